@@ -1,0 +1,72 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { EcsError, GatewayError, emptyBody, internalError, invalidParameter } from '../domain/errors.ts'
+
+interface AjvIssue {
+  instancePath: string
+  keyword: string
+  message?: string
+  params: Record<string, unknown>
+}
+
+/** A validation error as fastify raises it. */
+type ValidationFailure = FastifyError & { validation: AjvIssue[]; validationContext?: string }
+
+/**
+ * Turns a request-validation failure into an actionable message: which part, which field, what
+ * was wrong, naming unknown fields and allowed values.
+ */
+export function describeValidation(err: ValidationFailure): string {
+  const part = err.validationContext ?? 'request'
+  return err.validation
+    .map((issue) => {
+      const where = `${part}${issue.instancePath}`
+      switch (issue.keyword) {
+        case 'additionalProperties':
+          return `${where}: unknown field "${String(issue.params.additionalProperty)}"`
+        case 'required':
+          return `${where}: missing required field "${String(issue.params.missingProperty)}"`
+        case 'enum':
+          return `${where}: must be one of ${(issue.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`
+        case 'minProperties':
+        case 'maxProperties':
+          return `${where}: must contain exactly one action`
+        default:
+          return `${where} ${issue.message ?? 'is invalid'}`
+      }
+    })
+    .join('; ')
+}
+
+function isValidationFailure(err: unknown): err is ValidationFailure {
+  return Array.isArray((err as { validation?: unknown }).validation)
+}
+
+/**
+ * The one error handler: domain errors keep their code and status, request errors become
+ * `Ecs.0005`/`Common.0002`, and anything else is an internal fault — logged with its stack,
+ * answered as `Common.0001` without internals.
+ */
+export function handleError(err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (err instanceof GatewayError) {
+    return reply.code(err.status).send({ error_code: err.code, error_msg: err.message, request_id: req.id })
+  }
+  let ecs: EcsError
+  if (err instanceof EcsError) {
+    ecs = err
+  } else if (isValidationFailure(err)) {
+    const bodyMissing = err.validationContext === 'body' && (req.body === undefined || req.body === null)
+    ecs = bodyMissing ? emptyBody() : invalidParameter(describeValidation(err))
+  } else {
+    const fe = err as Partial<FastifyError>
+    if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      ecs = new EcsError('Ecs.0005', 413, 'Invalid parameter values: the request body is larger than the 1 MiB limit.')
+    } else if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+      ecs = invalidParameter(fe.message ?? 'the request could not be read')
+    } else {
+      req.log.error({ err }, 'internal error')
+      ecs = internalError()
+    }
+  }
+  if (ecs.status >= 500) req.log.error({ code: ecs.code }, ecs.message)
+  return reply.code(ecs.status).send({ error: { code: ecs.code, message: ecs.message } })
+}

@@ -1,0 +1,79 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { Services } from '../../services/index.ts'
+import { listFlavors, projectLimits } from '../../services/catalogue.ts'
+import { showJob } from '../../services/jobs.ts'
+import { ProjectParams } from '../schemas/common.ts'
+import {
+  CreateServersBody, DeleteServersBody, JobParams, ListFlavorsQuery, ListServersQuery, ServerActionBody, ServerParams,
+} from '../schemas/servers.ts'
+import { projectOf } from './project.ts'
+import { flavorBody, jobBody, limitsBody, serverBody } from './views.ts'
+
+/** Server lifecycle, jobs, flavors and limits routes. */
+export const serverRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  const { servers, database, quotas } = services
+
+  app.post('/cloudservers', { schema: { params: ProjectParams, body: CreateServersBody } }, async (req, reply) => {
+    const s = req.body.server
+    const token = req.headers['x-client-token']
+    const accepted = await servers.create(projectOf(req), {
+      name: s.name,
+      flavorRef: s.flavorRef,
+      imageRef: s.imageRef,
+      vpcId: s.vpcid,
+      count: s.count ?? 1,
+      availabilityZone: s.availability_zone,
+      groupId: s['os:scheduler_hints']?.group,
+      metadata: s.metadata ?? {},
+      clientToken: typeof token === 'string' && token !== '' ? token : undefined,
+      dryRun: req.body.dry_run === true,
+    })
+    if (req.body.dry_run === true) return reply.code(202).send({})
+    return { job_id: accepted.jobId, serverIds: accepted.serverIds }
+  })
+
+  app.get('/cloudservers/detail', { schema: { params: ProjectParams, querystring: ListServersQuery } }, async (req) => {
+    const q = req.query
+    const page = await servers.list(projectOf(req), {
+      offset: q.offset ?? 1,
+      limit: q.limit ?? 25,
+      status: q.status,
+      name: q.name,
+      flavor: q.flavor,
+    })
+    return { count: page.total, servers: page.servers.map(serverBody) }
+  })
+
+  app.get('/cloudservers/flavors', { schema: { params: ProjectParams, querystring: ListFlavorsQuery } }, async (req) => {
+    const flavors = await listFlavors(database.db, req.query.availability_zone)
+    const zones = await database.db.selectFrom('hosts').select('az').distinct().orderBy('az').execute()
+    return { flavors: flavors.map((f) => flavorBody(f, zones.map((z) => z.az))) }
+  })
+
+  app.get('/cloudservers/limits', { schema: { params: ProjectParams } }, async (req) =>
+    limitsBody(await projectLimits(database.db, projectOf(req), quotas)),
+  )
+
+  app.get('/cloudservers/:server_id', { schema: { params: ServerParams } }, async (req) => ({
+    server: serverBody(await servers.show(projectOf(req), req.params.server_id)),
+  }))
+
+  app.post('/cloudservers/action', { schema: { params: ProjectParams, body: ServerActionBody } }, async (req) => {
+    const projectId = projectOf(req)
+    const start = req.body['os-start']
+    const stop = req.body['os-stop']
+    const accepted = start
+      ? await servers.start(projectId, start.servers.map((s) => s.id))
+      : await servers.stop(projectId, stop!.servers.map((s) => s.id))
+    return { job_id: accepted.jobId }
+  })
+
+  app.post('/cloudservers/delete', { schema: { params: ProjectParams, body: DeleteServersBody } }, async (req) => {
+    const accepted = await servers.delete(projectOf(req), req.body.servers.map((s) => s.id))
+    return { job_id: accepted.jobId }
+  })
+
+  app.get('/jobs/:job_id', { schema: { params: JobParams } }, async (req) =>
+    jobBody(await showJob(database.db, projectOf(req), req.params.job_id)),
+  )
+}

@@ -1,0 +1,181 @@
+import { createHash } from 'node:crypto'
+import type { Quotas } from '../../config.ts'
+import { vmStateOf, virtualizationEnvType, type ServerStatus, type Virtualization } from '../../domain/server.ts'
+import type { ProjectLimits } from '../../services/catalogue.ts'
+import type { GroupView } from '../../services/groups.ts'
+import type { JobView } from '../../services/jobs.ts'
+import type { ServerRecord } from '../../services/servers.ts'
+import type { Schema } from '../../store/schema.ts'
+import type { JobTable } from '../../store/tables/jobs.ts'
+
+/**
+ * Response bodies of the Huawei v1 API, built from service records. Field names, nesting and
+ * value types (strings where the API uses strings, e.g. flavor vcpus) follow the API reference
+ * and the official SDK's models.
+ */
+
+/** The API's second-precision UTC timestamps: `2019-05-22T03:30:52Z`. */
+function seconds(iso: string): string {
+  return iso.replace(/\.\d{3}Z$/, 'Z')
+}
+
+export function groupBody(g: GroupView) {
+  return { id: g.id, name: g.name, policies: [g.policy], members: g.members, metadata: {} }
+}
+
+/** `hostId` as Nova derives it: sha224 of project id + host name, so it differs per project. */
+function hostIdHash(projectId: string, hostName: string): string {
+  return createHash('sha224').update(projectId + hostName).digest('hex')
+}
+
+export function serverBody(r: ServerRecord) {
+  const s = r.server
+  const status = s.status as ServerStatus
+  const virtualization = s.virtualization as Virtualization
+  const metadata = JSON.parse(s.metadata) as Record<string, string>
+  return {
+    id: s.id,
+    name: s.name,
+    status,
+    progress: status === 'BUILD' ? 0 : 100,
+    created: seconds(s.created_at),
+    updated: seconds(s.updated_at),
+    tenant_id: s.project_id,
+    user_id: s.project_id,
+    description: '',
+    flavor: { id: s.flavor_id, name: r.flavorName, disk: String(r.diskGb), vcpus: String(s.vcpus), ram: String(s.ram_mb) },
+    image: { id: s.image_ref },
+    metadata: {
+      ...metadata,
+      charging_mode: '0',
+      vpc_id: s.vpc_id,
+      'metering.image_id': s.image_ref,
+      'metering.imagetype': 'gold',
+      'metering.resourcespeccode': `${s.flavor_id}.linux`,
+      image_name: s.image_ref,
+      os_type: 'Linux',
+      virtual_env_type: virtualizationEnvType(virtualization),
+    },
+    hostId: hostIdHash(s.project_id, r.hostName),
+    host_status: 'UP',
+    'OS-EXT-SRV-ATTR:host': r.hostName,
+    'OS-EXT-SRV-ATTR:hypervisor_hostname': r.hostName,
+    'OS-EXT-SRV-ATTR:instance_name': `instance-${s.id.slice(0, 8)}`,
+    'OS-EXT-SRV-ATTR:hostname': s.name.toLowerCase().replace(/[^a-z0-9-]/g, '-'),
+    'OS-EXT-SRV-ATTR:reservation_id': '',
+    'OS-EXT-SRV-ATTR:launch_index': 0,
+    'OS-EXT-SRV-ATTR:kernel_id': '',
+    'OS-EXT-SRV-ATTR:ramdisk_id': '',
+    'OS-EXT-SRV-ATTR:root_device_name': '/dev/vda',
+    'OS-EXT-SRV-ATTR:user_data': '',
+    'OS-EXT-AZ:availability_zone': s.az,
+    'OS-EXT-STS:vm_state': vmStateOf(status),
+    'OS-EXT-STS:task_state': s.task_state,
+    'OS-EXT-STS:power_state': s.power_state,
+    'OS-SRV-USG:launched_at': s.launched_at === null ? '' : s.launched_at.replace('T', ' ').replace('Z', '').slice(0, 23),
+    'OS-SRV-USG:terminated_at': '',
+    'OS-DCF:diskConfig': 'MANUAL',
+    'os:scheduler_hints': r.groupId === null ? {} : { group: [r.groupId] },
+    hypervisor: { hypervisor_type: virtualization, csd_hypervisor: '' },
+    addresses: {},
+    key_name: '',
+    locked: false,
+    config_drive: '',
+    security_groups: [],
+    tags: [],
+    sys_tags: [{ key: '_sys_enterprise_project_id', value: '0' }],
+    enterprise_project_id: '0',
+    'os-extended-volumes:volumes_attached': [],
+    accessIPv4: '',
+    accessIPv6: '',
+  }
+}
+
+function subJobBody(j: JobTable) {
+  return {
+    status: j.status,
+    entities: { server_id: j.server_id ?? '' },
+    job_id: j.id,
+    job_type: j.type,
+    begin_time: j.begin_time,
+    end_time: j.end_time ?? '',
+    error_code: j.error_code,
+    fail_reason: j.fail_reason,
+  }
+}
+
+export function jobBody({ job, subJobs }: JobView) {
+  const order = JSON.parse(job.server_ids ?? '[]') as string[]
+  const rank = (j: JobTable) => order.indexOf(j.server_id ?? '')
+  const subs = [...subJobs].sort((a, b) => rank(a) - rank(b))
+  return {
+    status: job.status,
+    entities: { sub_jobs_total: subs.length, sub_jobs: subs.map(subJobBody) },
+    job_id: job.id,
+    job_type: job.type,
+    begin_time: job.begin_time,
+    end_time: job.end_time ?? '',
+    error_code: job.error_code,
+    fail_reason: job.fail_reason,
+  }
+}
+
+export function flavorBody(f: Schema['flavors'], zones: string[]) {
+  const [family = '', , ] = f.id.split('.')
+  return {
+    id: f.id,
+    name: f.name,
+    vcpus: String(f.vcpus),
+    ram: f.ram_mb,
+    disk: String(f.disk_gb),
+    swap: '',
+    links: [],
+    'OS-FLV-EXT-DATA:ephemeral': 0,
+    rxtx_factor: 1,
+    'OS-FLV-DISABLED:disabled': false,
+    rxtx_quota: '',
+    rxtx_cap: '',
+    'os-flavor-access:is_public': true,
+    os_extra_specs: {
+      'ecs:virtualization_env_types': virtualizationEnvType(f.virtualization as Virtualization),
+      'ecs:generation': family,
+      'ecs:performancetype': f.id.startsWith('c') ? 'computingv3' : 'normal',
+      'cond:operation:status': 'normal',
+      'cond:operation:az': zones.map((z) => `${z}(normal)`).join(','),
+    },
+  }
+}
+
+export function limitsBody(l: ProjectLimits) {
+  const q: Quotas = l.quotas
+  return {
+    absolute: {
+      maxImageMeta: 128,
+      maxPersonality: 5,
+      maxPersonalitySize: 10240,
+      maxSecurityGroupRules: 20,
+      maxSecurityGroups: 10,
+      maxServerMeta: 128,
+      maxTotalFloatingIps: 10,
+      maxTotalKeypairs: 100,
+      maxServerGroups: q.maxServerGroups,
+      maxServerGroupMembers: q.maxServerGroupMembers,
+      maxTotalInstances: q.maxTotalInstances,
+      maxTotalCores: q.maxTotalCores,
+      maxTotalRAMSize: q.maxTotalRAMSize,
+      totalInstancesUsed: l.instancesUsed,
+      totalCoresUsed: l.coresUsed,
+      totalRAMUsed: l.ramUsedMb,
+      totalServerGroupsUsed: l.serverGroupsUsed,
+      totalFloatingIpsUsed: 0,
+      totalSecurityGroupsUsed: 0,
+      maxTotalSpotInstances: 0,
+      maxTotalSpotCores: 0,
+      maxTotalSpotRAMSize: 0,
+      totalSpotInstancesUsed: 0,
+      totalSpotCoresUsed: 0,
+      totalSpotRAMUsed: 0,
+      limit_by_flavor: [],
+    },
+  }
+}

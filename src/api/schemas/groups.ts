@@ -1,0 +1,37 @@
+import { Type } from 'typebox'
+import { GROUP_NAME_MAX } from '../../domain/group.ts'
+
+export const GroupParams = Type.Object(
+  { project_id: Type.String(), server_group_id: Type.String() },
+  { additionalProperties: false },
+)
+
+/** `POST …/os-server-groups`. The policy value is checked by the handler, to name the one supported. */
+export const CreateGroupBody = Type.Object(
+  {
+    server_group: Type.Object(
+      {
+        name: Type.String({ minLength: 1, maxLength: GROUP_NAME_MAX }),
+        policies: Type.Array(Type.String(), { minItems: 1, maxItems: 1 }),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+)
+
+export const ListGroupsQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+    marker: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  },
+  { additionalProperties: false },
+)
+
+const Member = Type.Object({ instance_uuid: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false })
+
+/** `POST …/os-server-groups/{id}/action`: exactly one of add_member / remove_member. */
+export const GroupActionBody = Type.Object(
+  { add_member: Type.Optional(Member), remove_member: Type.Optional(Member) },
+  { additionalProperties: false, minProperties: 1, maxProperties: 1 },
+)

@@ -1,0 +1,112 @@
+import { Type } from 'typebox'
+import { DOCUMENTED_SERVER_STATUSES, SERVER_NAME_MAX } from '../../domain/server.ts'
+import { ServerRef } from './common.ts'
+
+export const ServerParams = Type.Object(
+  { project_id: Type.String(), server_id: Type.String() },
+  { additionalProperties: false },
+)
+
+/** Sub-objects ecsd accepts for compatibility but does not interpret are only shape-checked. */
+const Opaque = Type.Object({}, { additionalProperties: true })
+
+const SchedulerHints = Type.Object(
+  {
+    group: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    tenancy: Type.Optional(Type.String()),
+    dedicated_host_id: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+)
+
+/**
+ * `POST /v1/{project_id}/cloudservers` (pay-per-use). Every field of the SDK's `PostPaidServer`
+ * is accepted so that real scripts run unchanged; the ones ecsd acts on are typed strictly, and
+ * the required set is the real API's.
+ */
+export const CreateServersBody = Type.Object(
+  {
+    server: Type.Object(
+      {
+        imageRef: Type.String({ minLength: 1, maxLength: 255 }),
+        flavorRef: Type.String({ minLength: 1, maxLength: 255 }),
+        name: Type.String({ minLength: 1, maxLength: SERVER_NAME_MAX }),
+        vpcid: Type.String({ minLength: 1, maxLength: 255 }),
+        nics: Type.Array(
+          Type.Object({ subnet_id: Type.String({ minLength: 1 }) }, { additionalProperties: true }),
+          { minItems: 1, maxItems: 12 },
+        ),
+        root_volume: Type.Object({ volumetype: Type.String({ minLength: 1 }) }, { additionalProperties: true }),
+        count: Type.Optional(Type.Integer({ minimum: 1 })),
+        availability_zone: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+        'os:scheduler_hints': Type.Optional(SchedulerHints),
+        metadata: Type.Optional(Type.Record(Type.String(), Type.String())),
+        adminPass: Type.Optional(Type.String()),
+        key_name: Type.Optional(Type.String()),
+        user_data: Type.Optional(Type.String()),
+        description: Type.Optional(Type.String({ maxLength: 85 })),
+        isAutoRename: Type.Optional(Type.Boolean()),
+        batch_create_in_multi_az: Type.Optional(Type.Boolean()),
+        auto_terminate_time: Type.Optional(Type.String()),
+        security_groups: Type.Optional(Type.Array(Opaque)),
+        data_volumes: Type.Optional(Type.Array(Opaque)),
+        publicip: Type.Optional(Opaque),
+        extendparam: Type.Optional(Opaque),
+        tags: Type.Optional(Type.Array(Type.String())),
+        server_tags: Type.Optional(Type.Array(Opaque)),
+        cpu_options: Type.Optional(Opaque),
+        security_options: Type.Optional(Opaque),
+        enclave_options: Type.Optional(Opaque),
+        metadata_options: Type.Optional(Opaque),
+        serial_console_options: Type.Optional(Opaque),
+      },
+      { additionalProperties: false },
+    ),
+    dry_run: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+)
+
+export const ListServersQuery = Type.Object(
+  {
+    offset: Type.Optional(Type.Integer({ minimum: 0 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+    status: Type.Optional(Type.Enum([...DOCUMENTED_SERVER_STATUSES])),
+    name: Type.Optional(Type.String({ maxLength: 255 })),
+    flavor: Type.Optional(Type.String({ maxLength: 255 })),
+  },
+  { additionalProperties: false },
+)
+
+const ServerList = Type.Array(ServerRef, { minItems: 1 })
+
+/** `POST /v1/{project_id}/cloudservers/action`: exactly one of os-start / os-stop. */
+export const ServerActionBody = Type.Object(
+  {
+    'os-start': Type.Optional(Type.Object({ servers: ServerList }, { additionalProperties: false })),
+    'os-stop': Type.Optional(
+      Type.Object(
+        { servers: ServerList, type: Type.Optional(Type.Enum(['SOFT', 'HARD'])) },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false, minProperties: 1, maxProperties: 1 },
+)
+
+/** `POST /v1/{project_id}/cloudservers/delete`. */
+export const DeleteServersBody = Type.Object(
+  {
+    servers: ServerList,
+    delete_publicip: Type.Optional(Type.Boolean()),
+    delete_volume: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+)
+
+export const JobParams = Type.Object({ project_id: Type.String(), job_id: Type.String() }, { additionalProperties: false })
+
+export const ListFlavorsQuery = Type.Object(
+  { availability_zone: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) },
+  { additionalProperties: false },
+)

@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Ajv } from 'ajv'
+import addFormats from 'ajv-formats'
+import Fastify, { LogController } from 'fastify'
+import type { Logger } from 'pino'
+import { authenticate } from './api/auth/authenticate.ts'
+import { handleError } from './api/errors.ts'
+import { groupRoutes } from './api/huawei/groups.ts'
+import { serverRoutes } from './api/huawei/servers.ts'
+import { apiNotFound, invalidParameter } from './domain/errors.ts'
+import type { Services } from './services/index.ts'
+
+/** Largest accepted request body. */
+export const BODY_LIMIT_BYTES = 1024 * 1024
+
+/**
+ * Builds the HTTP application over wired services; it does not listen. Request flow:
+ * onRequest (request id) → body read raw (the signature covers the bytes) → preValidation
+ * (authenticate, then report an unreadable body) → schema validation (strict bodies) →
+ * handler → service transaction → response; every error goes through one handler.
+ */
+export function buildApp(services: Services, logger: Logger) {
+  const app = Fastify({
+    loggerInstance: logger,
+    genReqId: () => randomUUID().replaceAll('-', ''),
+    requestIdHeader: false,
+    bodyLimit: BODY_LIMIT_BYTES,
+    // One access-log line per request (onResponse below) instead of fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    routerOptions: { ignoreTrailingSlash: false },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  // Bodies are validated strictly (no coercion, unknown fields rejected); query strings and
+  // path parameters arrive as text, so they are coerced to the schema's types.
+  const strict = new Ajv({ removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false })
+  const lenient = new Ajv({ removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false })
+  for (const ajv of [strict, lenient]) addFormats.default(ajv)
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : lenient).compile(schema))
+
+  app.decorateRequest('rawBody', undefined)
+  app.decorateRequest('bodyProblem', undefined)
+  app.decorateRequest('principal', undefined)
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id)
+  })
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request')
+  })
+
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body: Buffer, done) => {
+    req.rawBody = body
+    if (body.length === 0) return done(null, undefined)
+    try {
+      done(null, JSON.parse(body.toString('utf8')))
+    } catch (err) {
+      req.bodyProblem = `the request body is not valid JSON (${(err as Error).message})`
+      done(null, undefined)
+    }
+  })
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (req, body: Buffer, done) => {
+    req.rawBody = body
+    if (body.length > 0) req.bodyProblem = `Content-Type "${req.headers['content-type'] ?? ''}" is not supported; send application/json`
+    done(null, undefined)
+  })
+
+  app.setErrorHandler((err, req, reply) => handleError(err, req, reply))
+  app.setNotFoundHandler((req) => {
+    throw apiNotFound(req.method, req.url.split('?')[0] ?? req.url)
+  })
+
+  app.register(
+    async (v1) => {
+      v1.addHook('preValidation', async (req) => {
+        req.principal = await authenticate(services.database, req, (req.params as { project_id?: string }).project_id)
+        if (req.bodyProblem !== undefined) throw invalidParameter(req.bodyProblem)
+      })
+      await v1.register(groupRoutes, { services })
+      await v1.register(serverRoutes, { services })
+    },
+    { prefix: '/v1/:project_id' },
+  )
+
+  app.addHook('onClose', async () => {
+    await services.jobs.stop()
+  })
+  return app
+}
+
+/** The application type, as `buildApp` makes it. */
+export type App = ReturnType<typeof buildApp>

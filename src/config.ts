@@ -1,0 +1,96 @@
+import path from 'node:path'
+
+/** Per-project quotas, reported by GET /v1/{project_id}/cloudservers/limits and enforced on writes. */
+export interface Quotas {
+  maxServerGroups: number
+  maxServerGroupMembers: number
+  maxTotalInstances: number
+  maxTotalCores: number
+  /** MiB */
+  maxTotalRAMSize: number
+}
+
+/** Which score orders placement candidates. */
+export type PlacementScore = 'spread' | 'pack'
+
+/** The one typed configuration of a process; built by `loadConfig`, never read from env elsewhere. */
+export interface Config {
+  host: string
+  port: number
+  dataDir: string
+  /** Create the demo project, credentials, fleet and flavors on first start. */
+  demo: boolean
+  /** How long the simulated host driver takes for boot/stop/start/delete. */
+  driverLatencyMs: number
+  logLevel: string
+  quotas: Quotas
+  placement: { score: PlacementScore; subsetSize: number }
+}
+
+/** Values given on the command line; each wins over its `ECSD_*` environment variable. */
+export interface ConfigFlags {
+  host?: string | undefined
+  port?: string | number | undefined
+  dataDir?: string | undefined
+  demo?: boolean | undefined
+  driverLatencyMs?: string | number | undefined
+  logLevel?: string | undefined
+}
+
+/** A configuration value that cannot be used; the message names the setting and the value. */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+export const DEFAULT_QUOTAS: Quotas = {
+  maxServerGroups: 10,
+  maxServerGroupMembers: 16,
+  maxTotalInstances: 100,
+  maxTotalCores: 400,
+  maxTotalRAMSize: 1_638_400,
+}
+
+/** Builds the configuration: flags > `ECSD_*` environment > defaults. */
+export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const int = (name: string, flag: string | number | undefined, fallback: number, min: number, max: number) => {
+    const raw = flag ?? env[name]
+    if (raw === undefined || raw === '') return fallback
+    const value = typeof raw === 'number' ? raw : Number(raw)
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`)
+    }
+    return value
+  }
+  const score = env.ECSD_PLACEMENT_SCORE ?? 'spread'
+  if (score !== 'spread' && score !== 'pack') {
+    throw new ConfigError(`ECSD_PLACEMENT_SCORE must be "spread" or "pack", got "${score}"`)
+  }
+  const demoEnv = env.ECSD_DEMO
+  if (demoEnv !== undefined && demoEnv !== 'true' && demoEnv !== 'false') {
+    throw new ConfigError(`ECSD_DEMO must be "true" or "false", got "${demoEnv}"`)
+  }
+  return {
+    host: flags.host ?? env.ECSD_HOST ?? '127.0.0.1',
+    port: int('ECSD_PORT', flags.port, 8080, 0, 65535),
+    dataDir: path.resolve(flags.dataDir ?? env.ECSD_DATA_DIR ?? './data'),
+    demo: flags.demo ?? demoEnv !== 'false',
+    driverLatencyMs: int('ECSD_DRIVER_LATENCY_MS', flags.driverLatencyMs, 200, 0, 600_000),
+    logLevel: flags.logLevel ?? env.ECSD_LOG_LEVEL ?? 'info',
+    quotas: {
+      maxServerGroups: int('ECSD_QUOTA_SERVER_GROUPS', undefined, DEFAULT_QUOTAS.maxServerGroups, 0, 1_000_000),
+      maxServerGroupMembers: int('ECSD_QUOTA_SERVER_GROUP_MEMBERS', undefined, DEFAULT_QUOTAS.maxServerGroupMembers, 1, 1_000_000),
+      maxTotalInstances: int('ECSD_QUOTA_INSTANCES', undefined, DEFAULT_QUOTAS.maxTotalInstances, 0, 100_000_000),
+      maxTotalCores: int('ECSD_QUOTA_CORES', undefined, DEFAULT_QUOTAS.maxTotalCores, 0, 1_000_000_000),
+      maxTotalRAMSize: int('ECSD_QUOTA_RAM_MB', undefined, DEFAULT_QUOTAS.maxTotalRAMSize, 0, 2_000_000_000),
+    },
+    placement: {
+      score,
+      subsetSize: int('ECSD_PLACEMENT_SUBSET_SIZE', undefined, 3, 1, 100),
+    },
+  }
+}
+
+/** The SQLite file of a data directory. */
+export function sqliteFile(config: Pick<Config, 'dataDir'>): string {
+  return path.join(config.dataDir, 'ecsd.sqlite')
+}

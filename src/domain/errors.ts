@@ -1,0 +1,154 @@
+/**
+ * The error catalogue: every failure a client can see has one entry here, with a stable code,
+ * an HTTP status and an actionable message. Services throw these; only the HTTP edge
+ * (`src/api/errors.ts`) turns them into response bodies.
+ *
+ * Codes follow the Huawei ECS error-code table where it has a fitting entry; where it has none,
+ * the choice is recorded in docs/compatibility.md.
+ */
+
+/** A failure of an ECS operation, answered as `{"error":{"code","message"}}`. */
+export class EcsError extends Error {
+  override name = 'EcsError'
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+/**
+ * A failure decided at the API gateway (authentication, unknown API), answered in the gateway's
+ * flat shape `{"error_code","error_msg","request_id"}`.
+ */
+export class GatewayError extends Error {
+  override name = 'GatewayError'
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+export const invalidParameter = (detail: string) =>
+  new EcsError('Ecs.0005', 400, `Invalid parameter values: ${detail}`)
+
+export const emptyBody = () =>
+  new EcsError('Common.0002', 400, 'The request body cannot be left blank: send a JSON object.')
+
+export const serverNotFound = (serverId: string) =>
+  new EcsError('Ecs.0114', 404, `The ECS ${serverId} does not exist in this project.`)
+
+export const groupNotFound = (groupId: string) =>
+  new EcsError('Ecs.0313', 404, `The ECS group ${groupId} does not exist in this project.`)
+
+export const flavorNotFound = (flavorId: string) =>
+  new EcsError(
+    'Ecs.0029',
+    400,
+    `The flavor ${flavorId} does not exist. List flavors with GET /v1/{project_id}/cloudservers/flavors.`,
+  )
+
+export const jobNotFound = (jobId: string) =>
+  new EcsError('Common.0011', 404, `Failed to query system tasks: job ${jobId} does not exist in this project.`)
+
+export const serverNotStopped = (serverId: string, status: string) =>
+  new EcsError(
+    'Ecs.0100',
+    400,
+    `The ECS status does not meet requirements: ECS ${serverId} is ${status}, and only a stopped (SHUTOFF) ECS can be added to an ECS group. Stop it (os-stop), wait for the job, and retry.`,
+  )
+
+export const serverBusy = (serverId: string, status: string, taskState: string) =>
+  new EcsError(
+    'Ecs.0100',
+    400,
+    `The ECS status does not meet requirements: ECS ${serverId} is ${status} with task "${taskState}" in progress. Wait for its job to finish and retry.`,
+  )
+
+export const serverWrongStatus = (serverId: string, status: string, operation: string, required: string) =>
+  new EcsError(
+    'Ecs.0100',
+    400,
+    `The ECS status does not meet requirements: ECS ${serverId} is ${status}; ${operation} needs it ${required}.`,
+  )
+
+export const serverNotKvm = (serverId: string, flavorId: string) =>
+  new EcsError(
+    'Ecs.0005',
+    400,
+    `Invalid parameter values: only KVM ECSs can be added to an ECS group, and ECS ${serverId} is a Xen ECS (flavor ${flavorId}, virtualization FusionCompute).`,
+  )
+
+export const groupPolicyNotSupported = (groupId: string, policy: string) =>
+  new EcsError(
+    'Ecs.0005',
+    400,
+    `Invalid parameter values: ECS group ${groupId} has policy "${policy}"; only anti-affinity ECS groups accept members.`,
+  )
+
+export const serverInOtherGroup = (serverId: string, otherGroupId: string) =>
+  new EcsError(
+    'Ecs.0005',
+    400,
+    `Invalid parameter values: ECS ${serverId} already belongs to ECS group ${otherGroupId}; an ECS can belong to one group at most. Remove it from that group first.`,
+  )
+
+export const groupMemberQuota = (groupId: string, limit: number) =>
+  new EcsError(
+    'Ecs.0022',
+    400,
+    `Insufficient ECS group quota: ECS group ${groupId} already has the maximum of ${limit} members (maxServerGroupMembers).`,
+  )
+
+export const groupQuota = (limit: number) =>
+  new EcsError(
+    'Ecs.0022',
+    400,
+    `Insufficient ECS group quota: this project already has the maximum of ${limit} ECS groups (maxServerGroups). Delete a group or raise the quota.`,
+  )
+
+export const instanceQuota = (resource: string, requested: number, used: number, limit: number) =>
+  new EcsError(
+    'Ecs.0001',
+    400,
+    `Insufficient ECS quota: ${resource} would reach ${used + requested} (in use ${used}, requested ${requested}), above the quota of ${limit}.`,
+  )
+
+export const noValidHost = (what: string, diagnosis: string) =>
+  new EcsError(
+    'Ecs.0319',
+    400,
+    `Insufficient resources for this flavor: no host can take ${what}. Filter results: ${diagnosis}.`,
+  )
+
+export const tooManyServersInBatch = (count: number, limit: number) =>
+  new EcsError(
+    'Ecs.0118',
+    400,
+    `The number of ECSs exceeds the maximum allowed limit: ${count} given, at most ${limit} per request.`,
+  )
+
+export const createCountExceeded = (count: number, limit: number) =>
+  new EcsError(
+    'Ecs.0913',
+    400,
+    `The number of ECSs to be created exceeds the maximum allowed limit: count ${count}, at most ${limit} per request.`,
+  )
+
+export const internalError = () =>
+  new EcsError('Common.0001', 500, 'A system exception occurred. Retry later; the request id identifies this failure in the logs.')
+
+export const signatureRejected = (reason: string) =>
+  new GatewayError('APIGW.0301', 401, `Incorrect IAM authentication information: ${reason}`)
+
+export const apiNotFound = (method: string, path: string) =>
+  new GatewayError(
+    'APIGW.0101',
+    404,
+    `The API does not exist or has not been published in the environment: ${method} ${path}`,
+  )

@@ -1,0 +1,77 @@
+import { Command, InvalidArgumentError, Option } from 'commander'
+import { ConfigError, loadConfig, sqliteFile, type ConfigFlags } from './config.ts'
+import { createLogger, subsystem } from './logger.ts'
+import { banner, startServer } from './server.ts'
+import { Database } from './store/database.ts'
+
+function port(value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('not a port (0–65535)')
+  return n
+}
+
+function nonNegativeInt(value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('not a non-negative integer')
+  return n
+}
+
+const program = new Command('ecsd')
+  .description('A compute control plane serving the Huawei Cloud ECS group (anti-affinity server group) API')
+  .showHelpAfterError()
+
+program
+  .command('serve', { isDefault: true })
+  .description('serve the API (embedded SQLite under the data directory)')
+  .option('--host <address>', 'bind address (env ECSD_HOST, default 127.0.0.1)')
+  .option('-p, --port <port>', 'port, 0 for any free port (env ECSD_PORT, default 8080)', port)
+  .option('--data-dir <dir>', 'data directory (env ECSD_DATA_DIR, default ./data)')
+  .option('--no-demo', 'do not create the demo project, fleet and flavors on first start (env ECSD_DEMO=false)')
+  .addOption(new Option('--driver-latency-ms <ms>', 'simulated driver time per operation (env ECSD_DRIVER_LATENCY_MS, default 200)').argParser(nonNegativeInt))
+  .option('--log-level <level>', 'pino log level (env ECSD_LOG_LEVEL, default info)')
+  .action(async (opts: ConfigFlags & { demo: boolean }, cmd: Command) => {
+    // commander always sets `demo` (true unless --no-demo); only an explicit flag may override the env.
+    const demoFromCli = cmd.getOptionValueSource('demo') === 'cli' ? opts.demo : undefined
+    const config = loadConfig({ ...opts, demo: demoFromCli })
+    const logger = createLogger(config.logLevel)
+    const server = await startServer(config, logger)
+    process.stdout.write(`${await banner(server)}\n`)
+    let closing = false
+    const shutdown = (signal: string) => {
+      if (closing) return
+      closing = true
+      logger.info({ signal }, 'shutting down')
+      const fallback = setTimeout(() => process.exit(1), 10_000)
+      fallback.unref()
+      server.close().then(
+        () => logger.info('stopped'),
+        (err: unknown) => {
+          logger.error({ err }, 'shutdown failed')
+          process.exitCode = 1
+        },
+      )
+    }
+    process.once('SIGINT', shutdown)
+    process.once('SIGTERM', shutdown)
+  })
+
+program
+  .command('migrate')
+  .description('bring the database schema to the latest version and exit')
+  .option('--data-dir <dir>', 'data directory (env ECSD_DATA_DIR, default ./data)')
+  .action(async (opts: ConfigFlags) => {
+    const config = loadConfig(opts)
+    const logger = createLogger(config.logLevel)
+    const database = Database.sqlite({ file: sqliteFile(config), logger: subsystem(logger, 'db') })
+    await database.migrate()
+    await database.close()
+  })
+
+program.parseAsync().catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`ecsd: ${err.message}\n`)
+    process.exit(2)
+  }
+  process.stderr.write(`ecsd: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+  process.exit(1)
+})

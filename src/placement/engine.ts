@@ -1,0 +1,93 @@
+import type { Expression, Kysely, SqlBool } from 'kysely'
+import type { Logger } from 'pino'
+import { noValidHost } from '../domain/errors.ts'
+import type { Schema } from '../store/schema.ts'
+import type { HostCandidate, HostFilter, HostScore, PlacementRequest } from './types.ts'
+
+const CANDIDATE_COLUMNS = [
+  'id', 'name', 'az', 'vcpus', 'ram_mb', 'free_vcpus', 'free_ram_mb', 'state', 'enabled',
+] as const
+
+/** Engine settings. */
+export interface PlacementOptions {
+  filters: readonly HostFilter[]
+  score: HostScore
+  /**
+   * Pick at random among this many best-scored hosts (Nova's `host_subset_size`), so that
+   * concurrent placements do not all contend for the single best host.
+   */
+  subsetSize: number
+  logger?: Logger | undefined
+  /** Injected for deterministic tests. */
+  random?: () => number
+}
+
+/**
+ * Chooses a host for one server. The filters run inside an indexed candidate query that
+ * returns a handful of rows, never the fleet; the returned rows are re-checked by the pure
+ * filters, scored, and one is picked among the best. When nothing fits, the error carries a
+ * per-filter diagnosis computed by counting, so the operator sees which rule emptied the list.
+ */
+export class PlacementEngine {
+  private readonly candidateLimit: number
+  private readonly random: () => number
+
+  constructor(private readonly options: PlacementOptions) {
+    this.candidateLimit = Math.max(8, options.subsetSize * 4)
+    this.random = options.random ?? Math.random
+  }
+
+  /** Returns the chosen host, or throws `Ecs.0319` with the diagnosis. Call inside the write transaction. */
+  async place(db: Kysely<Schema>, req: PlacementRequest): Promise<HostCandidate> {
+    const { filters, score, subsetSize } = this.options
+    const rows = await db
+      .selectFrom('hosts')
+      .select(CANDIDATE_COLUMNS)
+      .where((eb) => eb.and(predicates(filters, eb, req)))
+      .orderBy(score.orderColumn, score.direction)
+      .orderBy('id')
+      .limit(this.candidateLimit)
+      .execute()
+    const feasible = rows.filter((h) => filters.every((f) => f.passes(h, req)))
+    if (feasible.length === 0) {
+      const diagnosis = await this.diagnose(db, req)
+      this.options.logger?.info({ subject: req.subject, diagnosis }, 'no valid host')
+      throw noValidHost(req.subject, diagnosis)
+    }
+    const ranked = feasible
+      .map((host) => ({ host, score: score.score(host, req) }))
+      .sort((a, b) => b.score - a.score || (a.host.id < b.host.id ? -1 : 1))
+    const pick = ranked[Math.floor(this.random() * Math.min(subsetSize, ranked.length))] ?? ranked[0]
+    return pick!.host
+  }
+
+  /**
+   * Counts the hosts left after each filter in turn: `HostState(up, enabled): 16 →
+   * AvailabilityZone(az1): 8 → …`. Runs only when a placement failed.
+   */
+  async diagnose(db: Kysely<Schema>, req: PlacementRequest): Promise<string> {
+    const { filters } = this.options
+    const steps: string[] = []
+    for (let i = 1; i <= filters.length; i++) {
+      const applied = filters.slice(0, i)
+      const row = await db
+        .selectFrom('hosts')
+        .select((eb) => eb.fn.countAll<number | string>().as('n'))
+        .where((eb) => eb.and(predicates(applied, eb, req)))
+        .executeTakeFirstOrThrow()
+      steps.push(`${applied[i - 1]!.describe(req)}: ${Number(row.n)}`)
+    }
+    return steps.join(' → ')
+  }
+}
+
+function predicates(
+  filters: readonly HostFilter[],
+  eb: Parameters<HostFilter['where']>[0],
+  req: PlacementRequest,
+): Expression<SqlBool>[] {
+  return filters.flatMap((f) => {
+    const p = f.where(eb, req)
+    return p === undefined ? [] : [p]
+  })
+}

@@ -1,0 +1,65 @@
+import type { Logger } from 'pino'
+import { buildApp, type App } from './app.ts'
+import { sqliteFile, type Config } from './config.ts'
+import { createLogger, subsystem } from './logger.ts'
+import { DEMO, seedDemo } from './services/demo.ts'
+import { createServices, type Services } from './services/index.ts'
+import { Database } from './store/database.ts'
+
+/** A running ecsd: the app, its services and where it listens. */
+export interface RunningServer {
+  app: App
+  services: Services
+  url: string
+  close(): Promise<void>
+}
+
+/**
+ * Starts ecsd from a configuration: opens and migrates the store, seeds the demo on first
+ * start, resumes interrupted jobs, and listens. `close()` stops accepting requests, lets job
+ * steps in progress finish and closes the store.
+ */
+export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+  const database = Database.sqlite({ file: sqliteFile(config), logger: subsystem(logger, 'db') })
+  await database.migrate()
+  const seeded = config.demo ? await seedDemo(database) : false
+  if (seeded) logger.info('demo project, credential, fleet and flavors created')
+  const services = createServices(config, database, logger)
+  await services.jobs.resumeInterrupted()
+  const app = buildApp(services, logger)
+  await app.listen({ host: config.host, port: config.port })
+  const address = app.server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : config.port
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`
+  return {
+    app,
+    services,
+    url,
+    async close() {
+      await app.close()
+      await database.close()
+    },
+  }
+}
+
+/** The start-up banner: where to point the SDK, and the demo credentials when the demo exists. */
+export async function banner(server: RunningServer): Promise<string> {
+  const demo = await server.services.database.db
+    .selectFrom('credentials')
+    .select('access_key')
+    .where('access_key', '=', DEMO.accessKey)
+    .executeTakeFirst()
+  const lines = [`ecsd listening on ${server.url}`]
+  if (demo) {
+    lines.push(
+      '',
+      'Demo credentials (for the Huawei Cloud SDK: BasicCredentials + EcsClient.withEndpoint):',
+      `  endpoint    ${server.url}`,
+      `  project id  ${DEMO.projectId}`,
+      `  AK          ${DEMO.accessKey}`,
+      `  SK          ${DEMO.secretKey}`,
+      '',
+    )
+  }
+  return lines.join('\n')
+}

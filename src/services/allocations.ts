@@ -1,0 +1,43 @@
+import type { Kysely } from 'kysely'
+import type { Schema } from '../store/schema.ts'
+
+/** A server's claim on a host: what its flavor takes, whether it runs or not. */
+export interface Allocation {
+  hostId: string
+  vcpus: number
+  ramMb: number
+}
+
+/**
+ * Takes `a` from its host's free capacity. The update is conditional on the capacity still
+ * being there, so even a caller that skipped placement cannot overfill a host (and the CHECK
+ * constraint stands behind this). Throws when the host lacks room — a race or a bug, never an
+ * expected outcome, because placement only offers hosts that fit.
+ */
+export async function claim(db: Kysely<Schema>, a: Allocation): Promise<void> {
+  const result = await db
+    .updateTable('hosts')
+    .set((eb) => ({
+      free_vcpus: eb('free_vcpus', '-', a.vcpus),
+      free_ram_mb: eb('free_ram_mb', '-', a.ramMb),
+    }))
+    .where('id', '=', a.hostId)
+    .where('free_vcpus', '>=', a.vcpus)
+    .where('free_ram_mb', '>=', a.ramMb)
+    .executeTakeFirst()
+  if (Number(result.numUpdatedRows) !== 1) {
+    throw new Error(`capacity claim of ${a.vcpus} vCPU / ${a.ramMb} MiB on host ${a.hostId} refused`)
+  }
+}
+
+/** Gives `a` back to its host. */
+export async function release(db: Kysely<Schema>, a: Allocation): Promise<void> {
+  await db
+    .updateTable('hosts')
+    .set((eb) => ({
+      free_vcpus: eb('free_vcpus', '+', a.vcpus),
+      free_ram_mb: eb('free_ram_mb', '+', a.ramMb),
+    }))
+    .where('id', '=', a.hostId)
+    .execute()
+}

@@ -1,0 +1,63 @@
+import type { Database } from '../store/database.ts'
+import { nowIso } from './time.ts'
+
+/** The demo tenant and its credential, printed at start-up of the embedded default. */
+export const DEMO = {
+  projectId: '0123456789abcdef0123456789abcdef',
+  projectName: 'demo',
+  accessKey: 'ECSDDEMOAK0000000001',
+  secretKey: 'ecsdDemoSecretKey000000000000000000000001',
+} as const
+
+/** The demo fleet: two zones of eight identical hosts. */
+export const DEMO_FLEET = { zones: ['az1', 'az2'], hostsPerZone: 8, vcpus: 32, ramMb: 128 * 1024 } as const
+
+/** The demo flavor catalogue: KVM (CloudCompute) s6/c7 and Xen (FusionCompute) s3 families. */
+export const DEMO_FLAVORS = [
+  { id: 's6.small.1', vcpus: 1, ram_mb: 1024, virtualization: 'kvm' },
+  { id: 's6.medium.2', vcpus: 1, ram_mb: 2048, virtualization: 'kvm' },
+  { id: 's6.large.2', vcpus: 2, ram_mb: 4096, virtualization: 'kvm' },
+  { id: 's6.xlarge.2', vcpus: 4, ram_mb: 8192, virtualization: 'kvm' },
+  { id: 'c7.2xlarge.4', vcpus: 8, ram_mb: 32768, virtualization: 'kvm' },
+  { id: 's3.small.1', vcpus: 1, ram_mb: 1024, virtualization: 'xen' },
+  { id: 's3.large.2', vcpus: 2, ram_mb: 4096, virtualization: 'xen' },
+] as const
+
+/**
+ * Creates the demo project, credential, fleet and flavors if the database has no project yet.
+ * Returns whether it did, so a restart never duplicates or resets anything.
+ */
+export async function seedDemo(database: Database): Promise<boolean> {
+  return database.transaction(async ({ db }) => {
+    const anyProject = await db.selectFrom('projects').select('id').limit(1).executeTakeFirst()
+    if (anyProject) return false
+    const now = nowIso()
+    await db.insertInto('projects').values({ id: DEMO.projectId, name: DEMO.projectName, created_at: now }).execute()
+    await db
+      .insertInto('credentials')
+      .values({ access_key: DEMO.accessKey, secret_key: DEMO.secretKey, project_id: DEMO.projectId, created_at: now })
+      .execute()
+    await db
+      .insertInto('flavors')
+      .values(DEMO_FLAVORS.map((f) => ({ id: f.id, name: f.id, vcpus: f.vcpus, ram_mb: f.ram_mb, disk_gb: 0, virtualization: f.virtualization })))
+      .execute()
+    const hosts = DEMO_FLEET.zones.flatMap((az) =>
+      Array.from({ length: DEMO_FLEET.hostsPerZone }, (_, i) => ({
+        id: crypto.randomUUID(),
+        name: `${az}-host-${String(i + 1).padStart(2, '0')}`,
+        az,
+        vcpus: DEMO_FLEET.vcpus,
+        ram_mb: DEMO_FLEET.ramMb,
+        cpu_allocation_ratio: 1,
+        ram_allocation_ratio: 1,
+        free_vcpus: DEMO_FLEET.vcpus,
+        free_ram_mb: DEMO_FLEET.ramMb,
+        state: 'up',
+        enabled: 1,
+        created_at: now,
+      })),
+    )
+    await db.insertInto('hosts').values(hosts).execute()
+    return true
+  })
+}

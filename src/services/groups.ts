@@ -1,0 +1,239 @@
+import type { Kysely } from 'kysely'
+import type { Logger } from 'pino'
+import type { Quotas } from '../config.ts'
+import {
+  groupMemberQuota, groupNotFound, groupPolicyNotSupported, groupQuota, invalidParameter,
+  serverBusy, serverInOtherGroup, serverNotFound, serverNotKvm, serverNotStopped,
+} from '../domain/errors.ts'
+import { requiresDistinctHosts, type GroupPolicy } from '../domain/group.ts'
+import type { PlacementEngine } from '../placement/engine.ts'
+import type { Database } from '../store/database.ts'
+import type { Schema } from '../store/schema.ts'
+import { claim, release } from './allocations.ts'
+import { nowIso } from './time.ts'
+
+/** A group as the API shows it. */
+export interface GroupView {
+  id: string
+  name: string
+  policy: GroupPolicy
+  /** Server ids, in the order they joined. */
+  members: string[]
+  createdAt: string
+}
+
+/** One page of groups; `nextMarker` is set when another page follows. */
+export interface GroupPage {
+  groups: GroupView[]
+  nextMarker: string | undefined
+}
+
+/** Dependencies of the group use cases. */
+export interface GroupServiceDeps {
+  database: Database
+  placement: PlacementEngine
+  quotas: Quotas
+  logger: Logger
+}
+
+/**
+ * ECS group use cases. Each write is one transaction; the seed operation, `addMember`, decides
+ * and records a re-placement under the same write lock, so no interleaving can put two members
+ * on one host.
+ */
+export class GroupService {
+  constructor(private readonly deps: GroupServiceDeps) {}
+
+  /** Creates a group; the project's group quota is checked under the write lock. */
+  async create(projectId: string, name: string, policy: GroupPolicy): Promise<GroupView> {
+    return this.deps.database.transaction(async ({ db }) => {
+      const { n } = await db
+        .selectFrom('server_groups')
+        .select((eb) => eb.fn.countAll<number | string>().as('n'))
+        .where('project_id', '=', projectId)
+        .executeTakeFirstOrThrow()
+      if (Number(n) >= this.deps.quotas.maxServerGroups) throw groupQuota(this.deps.quotas.maxServerGroups)
+      const group = { id: crypto.randomUUID(), project_id: projectId, name, policy, created_at: nowIso() }
+      await db.insertInto('server_groups').values(group).execute()
+      return { id: group.id, name, policy, members: [], createdAt: group.created_at }
+    })
+  }
+
+  /** Lists groups oldest first; `marker` is the id of the last group of the previous page. */
+  async list(projectId: string, limit: number | undefined, marker: string | undefined): Promise<GroupPage> {
+    const db = this.deps.database.db
+    let query = db
+      .selectFrom('server_groups')
+      .selectAll()
+      .where('project_id', '=', projectId)
+      .orderBy('created_at')
+      .orderBy('id')
+    if (marker !== undefined) {
+      const after = await db
+        .selectFrom('server_groups')
+        .select(['created_at', 'id'])
+        .where('project_id', '=', projectId)
+        .where('id', '=', marker)
+        .executeTakeFirst()
+      if (!after) throw invalidParameter(`marker ${marker} is not an ECS group of this project`)
+      query = query.where((eb) =>
+        eb.or([
+          eb('created_at', '>', after.created_at),
+          eb.and([eb('created_at', '=', after.created_at), eb('id', '>', after.id)]),
+        ]),
+      )
+    }
+    if (limit !== undefined) query = query.limit(limit + 1)
+    const rows = await query.execute()
+    const more = limit !== undefined && rows.length > limit
+    const page = more ? rows.slice(0, limit) : rows
+    const members = await membersOf(db, page.map((g) => g.id))
+    return {
+      groups: page.map((g) => toView(g, members.get(g.id) ?? [])),
+      nextMarker: more ? page[page.length - 1]?.id : undefined,
+    }
+  }
+
+  async show(projectId: string, groupId: string): Promise<GroupView> {
+    const db = this.deps.database.db
+    const group = await findGroup(db, projectId, groupId)
+    const members = await membersOf(db, [group.id])
+    return toView(group, members.get(group.id) ?? [])
+  }
+
+  /**
+   * Deletes a group. Members are released from it (as Nova does); the servers themselves stay
+   * where they are.
+   */
+  async delete(projectId: string, groupId: string): Promise<void> {
+    await this.deps.database.transaction(async ({ db }) => {
+      await findGroup(db, projectId, groupId)
+      await db.deleteFrom('server_group_members').where('group_id', '=', groupId).execute()
+      await db.deleteFrom('server_groups').where('id', '=', groupId).execute()
+    })
+  }
+
+  /**
+   * Adds a stopped KVM server to an anti-affinity group. If another member already uses the
+   * server's host, the server and its allocation move, in the same transaction, to a host of
+   * its availability zone that no member uses and that has room; if there is none, nothing
+   * changes and the caller gets `Ecs.0319` with the placement diagnosis. Adding a current member
+   * again changes nothing.
+   */
+  async addMember(projectId: string, groupId: string, serverId: string): Promise<void> {
+    await this.deps.database.transaction(async ({ db, onCommit }) => {
+      const group = await findGroup(db, projectId, groupId)
+      const server = await db
+        .selectFrom('servers')
+        .select(['id', 'status', 'task_state', 'virtualization', 'flavor_id', 'az', 'host_id', 'vcpus', 'ram_mb'])
+        .where('id', '=', serverId)
+        .where('project_id', '=', projectId)
+        .executeTakeFirst()
+      if (!server) throw serverNotFound(serverId)
+      const membership = await db
+        .selectFrom('server_group_members')
+        .select('group_id')
+        .where('server_id', '=', serverId)
+        .executeTakeFirst()
+      if (membership?.group_id === groupId) return
+      if (server.status !== 'SHUTOFF') throw serverNotStopped(serverId, server.status)
+      if (server.task_state !== null) throw serverBusy(serverId, server.status, server.task_state)
+      if (server.virtualization !== 'kvm') throw serverNotKvm(serverId, server.flavor_id)
+      const policy = group.policy as GroupPolicy
+      if (policy !== 'anti-affinity') throw groupPolicyNotSupported(groupId, policy)
+      if (membership) throw serverInOtherGroup(serverId, membership.group_id)
+
+      const memberHosts = await db
+        .selectFrom('server_group_members')
+        .select('host_id')
+        .where('group_id', '=', groupId)
+        .execute()
+      const limit = this.deps.quotas.maxServerGroupMembers
+      if (memberHosts.length >= limit) throw groupMemberQuota(groupId, limit)
+
+      const taken = new Set(memberHosts.map((m) => m.host_id))
+      let hostId = server.host_id
+      if (taken.has(hostId)) {
+        const target = await this.deps.placement.place(db, {
+          vcpus: server.vcpus,
+          ramMb: server.ram_mb,
+          az: server.az,
+          groupHostIds: taken,
+          subject: `ECS ${serverId} (${server.vcpus} vCPU, ${server.ram_mb} MiB) in ${server.az} away from the ${taken.size} hosts of group ${groupId}`,
+        })
+        await release(db, { hostId, vcpus: server.vcpus, ramMb: server.ram_mb })
+        await claim(db, { hostId: target.id, vcpus: server.vcpus, ramMb: server.ram_mb })
+        await db.updateTable('servers').set({ host_id: target.id, updated_at: nowIso() }).where('id', '=', serverId).execute()
+        const from = hostId
+        onCommit(() => this.deps.logger.info({ serverId, groupId, from, to: target.id }, 'server re-placed for anti-affinity (cold move; boots there on next start)'))
+        hostId = target.id
+      }
+      await db
+        .insertInto('server_group_members')
+        .values({
+          group_id: groupId,
+          server_id: serverId,
+          host_id: hostId,
+          distinct_host: requiresDistinctHosts(policy) ? 1 : 0,
+          created_at: nowIso(),
+        })
+        .execute()
+    })
+  }
+
+  /**
+   * Removes a server from a group. The server does not move. Removing a server that is not a
+   * member of this group changes nothing and succeeds, so a retried request is harmless.
+   */
+  async removeMember(projectId: string, groupId: string, serverId: string): Promise<void> {
+    await this.deps.database.transaction(async ({ db }) => {
+      await findGroup(db, projectId, groupId)
+      const server = await db
+        .selectFrom('servers')
+        .select('id')
+        .where('id', '=', serverId)
+        .where('project_id', '=', projectId)
+        .executeTakeFirst()
+      if (!server) throw serverNotFound(serverId)
+      await db
+        .deleteFrom('server_group_members')
+        .where('group_id', '=', groupId)
+        .where('server_id', '=', serverId)
+        .execute()
+    })
+  }
+}
+
+/** Finds a group of the project or throws the not-found error (another project's id included). */
+export async function findGroup(db: Kysely<Schema>, projectId: string, groupId: string) {
+  const group = await db
+    .selectFrom('server_groups')
+    .selectAll()
+    .where('id', '=', groupId)
+    .where('project_id', '=', projectId)
+    .executeTakeFirst()
+  if (!group) throw groupNotFound(groupId)
+  return group
+}
+
+async function membersOf(db: Kysely<Schema>, groupIds: string[]): Promise<Map<string, string[]>> {
+  const byGroup = new Map<string, string[]>()
+  if (groupIds.length === 0) return byGroup
+  const rows = await db
+    .selectFrom('server_group_members')
+    .select(['group_id', 'server_id'])
+    .where('group_id', 'in', groupIds)
+    .orderBy('created_at')
+    .orderBy('server_id')
+    .execute()
+  for (const r of rows) {
+    const list = byGroup.get(r.group_id)
+    if (list) list.push(r.server_id)
+    else byGroup.set(r.group_id, [r.server_id])
+  }
+  return byGroup
+}
+
+function toView(g: Schema['server_groups'], members: string[]): GroupView {
+  return { id: g.id, name: g.name, policy: g.policy as GroupPolicy, members, createdAt: g.created_at }
+}

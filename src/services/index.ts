@@ -1,0 +1,39 @@
+import type { Logger } from 'pino'
+import type { Config, Quotas } from '../config.ts'
+import { SimulatedDriver, type HostDriver } from '../compute/driver.ts'
+import { subsystem } from '../logger.ts'
+import { PlacementEngine } from '../placement/engine.ts'
+import { DEFAULT_FILTERS } from '../placement/filters/index.ts'
+import { SCORES } from '../placement/scores/index.ts'
+import type { Database } from '../store/database.ts'
+import { GroupService } from './groups.ts'
+import { JobRunner } from './jobs.ts'
+import { ServerService } from './servers.ts'
+
+/** Everything the HTTP edge calls, wired once per process. */
+export interface Services {
+  database: Database
+  quotas: Quotas
+  placement: PlacementEngine
+  jobs: JobRunner
+  groups: GroupService
+  servers: ServerService
+}
+
+/** Wires the services over a database; `driver` defaults to the simulated one. */
+export function createServices(config: Config, database: Database, logger: Logger, driver?: HostDriver): Services {
+  const placement = new PlacementEngine({
+    filters: DEFAULT_FILTERS,
+    score: SCORES[config.placement.score],
+    subsetSize: config.placement.subsetSize,
+    logger: subsystem(logger, 'placement'),
+  })
+  const jobs = new JobRunner(database, driver ?? new SimulatedDriver({ latencyMs: config.driverLatencyMs }), subsystem(logger, 'jobs'))
+  const deps = { database, placement, quotas: config.quotas }
+  return {
+    ...deps,
+    jobs,
+    groups: new GroupService({ ...deps, logger: subsystem(logger, 'groups') }),
+    servers: new ServerService({ ...deps, jobs }),
+  }
+}

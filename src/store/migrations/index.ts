@@ -1,0 +1,22 @@
+import type { Migration } from 'kysely'
+import type { Dialect } from '../database.ts'
+import * as init from './0001-init.ts'
+
+/** A migration that may need to know which dialect it runs on. */
+interface DialectMigration {
+  up(db: Parameters<Migration['up']>[0], dialect: Dialect): Promise<void>
+}
+
+const ordered: Record<string, DialectMigration> = {
+  '0001-init': init,
+}
+
+/**
+ * Migrations are imported in code (no filesystem scanning) and handed the dialect, so one list
+ * serves SQLite and PostgreSQL.
+ */
+export function migrationsFor(dialect: Dialect): Record<string, Migration> {
+  return Object.fromEntries(
+    Object.entries(ordered).map(([name, m]) => [name, { up: (db) => m.up(db, dialect) }]),
+  )
+}

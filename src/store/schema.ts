@@ -1,0 +1,19 @@
+import type { CredentialTable } from './tables/credentials.ts'
+import type { FlavorTable } from './tables/flavors.ts'
+import type { HostTable } from './tables/hosts.ts'
+import type { JobTable } from './tables/jobs.ts'
+import type { ProjectTable } from './tables/projects.ts'
+import type { ServerGroupMemberTable, ServerGroupTable } from './tables/server-groups.ts'
+import type { ServerTable } from './tables/servers.ts'
+
+/** The whole database as Kysely sees it: one entry per table, one file per table in tables/. */
+export interface Schema {
+  projects: ProjectTable
+  credentials: CredentialTable
+  hosts: HostTable
+  flavors: FlavorTable
+  servers: ServerTable
+  server_groups: ServerGroupTable
+  server_group_members: ServerGroupMemberTable
+  jobs: JobTable
+}
