@@ -32,8 +32,9 @@ export function buildApp(services: Services, logger: Logger) {
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // Bodies are validated strictly (no coercion, unknown fields rejected); query strings and
-  // path parameters arrive as text, so they are coerced to the schema's types.
-  const strict = new Ajv({ removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false })
+  // path parameters arrive as text, so they are coerced to the schema's types. Body errors are
+  // all collected so that one answer names every wrong field.
+  const strict = new Ajv({ removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: true })
   const lenient = new Ajv({ removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false })
   for (const ajv of [strict, lenient]) addFormats.default(ajv)
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : lenient).compile(schema))
