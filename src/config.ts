@@ -51,7 +51,9 @@ export const DEFAULT_QUOTAS: Quotas = {
 }
 
 /** Builds the configuration: flags > `ECSD_*` environment > defaults. */
-export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(flags: ConfigFlags = {}, rawEnv: NodeJS.ProcessEnv = process.env): Config {
+  // An empty variable means "not set", as shells and service managers commonly leave them.
+  const env = Object.fromEntries(Object.entries(rawEnv).filter(([, v]) => v !== undefined && v !== ''))
   const int = (name: string, flag: string | number | undefined, fallback: number, min: number, max: number) => {
     const raw = flag ?? env[name]
     if (raw === undefined || raw === '') return fallback

@@ -40,14 +40,7 @@ export class PlacementEngine {
   /** Returns the chosen host, or throws `Ecs.0319` with the diagnosis. Call inside the write transaction. */
   async place(db: Kysely<Schema>, req: PlacementRequest): Promise<HostCandidate> {
     const { filters, score, subsetSize } = this.options
-    const rows = await db
-      .selectFrom('hosts')
-      .select(CANDIDATE_COLUMNS)
-      .where((eb) => eb.and(predicates(filters, eb, req)))
-      .orderBy(score.orderColumn, score.direction)
-      .orderBy('id')
-      .limit(this.candidateLimit)
-      .execute()
+    const rows = await this.candidateQuery(db, req).execute()
     const feasible = rows.filter((h) => filters.every((f) => f.passes(h, req)))
     if (feasible.length === 0) {
       const diagnosis = await this.diagnose(db, req)
@@ -59,6 +52,23 @@ export class PlacementEngine {
       .sort((a, b) => b.score - a.score || (a.host.id < b.host.id ? -1 : 1))
     const pick = ranked[Math.floor(this.random() * Math.min(subsetSize, ranked.length))] ?? ranked[0]
     return pick!.host
+  }
+
+  /**
+   * The indexed candidate query: every filter pushed down as SQL, ordered by the score's column,
+   * a handful of rows. Exposed so that tests can check its plan.
+   */
+  candidateQuery(db: Kysely<Schema>, req: PlacementRequest) {
+    const { filters, score } = this.options
+    return db
+      .selectFrom('hosts')
+      .select(CANDIDATE_COLUMNS)
+      .where((eb) => eb.and(predicates(filters, eb, req)))
+      .orderBy(score.orderColumn, score.direction)
+      // The tie-break runs in the same direction so that one index walk serves the whole ORDER
+      // BY; otherwise a fleet of equally free hosts would be sorted in full on every placement.
+      .orderBy('id', score.direction)
+      .limit(this.candidateLimit)
   }
 
   /**

@@ -37,8 +37,8 @@ export async function up(db: Kysely<unknown>, _dialect: Dialect): Promise<void> 
     .execute()
   // The placement candidate query walks this index from the emptiest host down and stops after
   // a few rows, so its cost does not grow with the fleet.
-  await sql`create index hosts_candidates on hosts (az, free_ram_mb) where state = 'up' and enabled = 1`.execute(db)
-  await sql`create index hosts_candidates_any_az on hosts (free_ram_mb) where state = 'up' and enabled = 1`.execute(db)
+  await sql`create index hosts_candidates on hosts (az, free_ram_mb, id) where state = 'up' and enabled = 1`.execute(db)
+  await sql`create index hosts_candidates_any_az on hosts (free_ram_mb, id) where state = 'up' and enabled = 1`.execute(db)
 
   await db.schema
     .createTable('flavors')

@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict'
+import path from 'node:path'
+import { describe, test } from 'node:test'
+import { PlacementEngine } from '../../src/placement/engine.ts'
+import { DEFAULT_FILTERS } from '../../src/placement/filters/index.ts'
+import { packScore, spreadScore } from '../../src/placement/scores/index.ts'
+import type { PlacementRequest } from '../../src/placement/types.ts'
+import { EcsError } from '../../src/domain/errors.ts'
+import { Database } from '../../src/store/database.ts'
+import { tempDir } from '../helper.ts'
+import type { TestContext } from 'node:test'
+
+/** A seeded pseudo-random generator, so a failing case replays. */
+function mulberry32(seed: number): () => number {
+  let a = seed
+  return () => {
+    a = (a + 0x6d2b79f5) | 0
+    let t = Math.imul(a ^ (a >>> 15), 1 | a)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+async function fleet(t: TestContext, hosts: Array<{ name: string; az: string; free_vcpus: number; free_ram_mb: number; state?: string; enabled?: number }>) {
+  const database = Database.sqlite({ file: path.join(tempDir(t), 'p.sqlite') })
+  t.after(() => database.close())
+  await database.migrate()
+  const now = new Date().toISOString()
+  if (hosts.length > 0) {
+    await database.db.insertInto('hosts').values(hosts.map((h) => ({
+      id: h.name, name: h.name, az: h.az, vcpus: 32, ram_mb: 131072, cpu_allocation_ratio: 1, ram_allocation_ratio: 1,
+      free_vcpus: h.free_vcpus, free_ram_mb: h.free_ram_mb, state: h.state ?? 'up', enabled: h.enabled ?? 1, created_at: now,
+    }))).execute()
+  }
+  return database
+}
+
+const request = (over: Partial<PlacementRequest> = {}): PlacementRequest => ({ vcpus: 2, ramMb: 4096, az: 'az1', groupHostIds: new Set(), subject: 'srv', ...over })
+
+describe('placement engine', () => {
+  test('spread picks the emptiest host; pack the fullest that fits', async (t) => {
+    const database = await fleet(t, [
+      { name: 'a', az: 'az1', free_vcpus: 32, free_ram_mb: 8192 },
+      { name: 'b', az: 'az1', free_vcpus: 32, free_ram_mb: 131072 },
+      { name: 'c', az: 'az1', free_vcpus: 32, free_ram_mb: 65536 },
+      { name: 'd', az: 'az1', free_vcpus: 32, free_ram_mb: 2048 },
+    ])
+    const spread = new PlacementEngine({ filters: DEFAULT_FILTERS, score: spreadScore, subsetSize: 1 })
+    const pack = new PlacementEngine({ filters: DEFAULT_FILTERS, score: packScore, subsetSize: 1 })
+    assert.equal((await spread.place(database.db, request())).name, 'b')
+    assert.equal((await pack.place(database.db, request())).name, 'a')
+  })
+
+  test('the pick is random among the best subsetSize hosts only', async (t) => {
+    const database = await fleet(t, ['a', 'b', 'c', 'd', 'e'].map((name, i) => ({ name, az: 'az1', free_vcpus: 32, free_ram_mb: 131072 - i * 1024 })))
+    const seen = new Set<string>()
+    const random = mulberry32(7)
+    const engine = new PlacementEngine({ filters: DEFAULT_FILTERS, score: spreadScore, subsetSize: 3, random })
+    for (let i = 0; i < 60; i++) seen.add((await engine.place(database.db, request())).name)
+    assert.deepEqual([...seen].sort(), ['a', 'b', 'c'])
+  })
+
+  test('anti-affinity, zone, state and capacity all exclude; the diagnosis counts each step', async (t) => {
+    const database = await fleet(t, [
+      { name: 'a', az: 'az1', free_vcpus: 32, free_ram_mb: 131072 },
+      { name: 'b', az: 'az1', free_vcpus: 1, free_ram_mb: 131072 },
+      { name: 'c', az: 'az1', free_vcpus: 32, free_ram_mb: 131072, state: 'down' },
+      { name: 'd', az: 'az1', free_vcpus: 32, free_ram_mb: 131072, enabled: 0 },
+      { name: 'e', az: 'az2', free_vcpus: 32, free_ram_mb: 131072 },
+      { name: 'f', az: 'az1', free_vcpus: 32, free_ram_mb: 131072 },
+    ])
+    const engine = new PlacementEngine({ filters: DEFAULT_FILTERS, score: spreadScore, subsetSize: 1 })
+    assert.equal((await engine.place(database.db, request({ groupHostIds: new Set(['a']) }))).name, 'f')
+    await assert.rejects(engine.place(database.db, request({ groupHostIds: new Set(['a', 'f']) })), (err: unknown) => {
+      assert.ok(err instanceof EcsError)
+      assert.equal(err.code, 'Ecs.0319')
+      assert.match(err.message, /HostState\(up, enabled\): 4 → AvailabilityZone\(az1\): 3 → Capacity\(2 vCPU, 4096 MiB\): 2 → AntiAffinity\(2 hosts used by other members\): 0/)
+      return true
+    })
+    assert.equal((await engine.place(database.db, request({ az: undefined, groupHostIds: new Set(['a', 'f']) }))).name, 'e', 'no zone: any zone')
+  })
+
+  test('the SQL candidate query and the pure filters agree on random fleets and requests', async (t) => {
+    const seed = Number(process.env.ECSD_TEST_SEED ?? Date.now() % 100000)
+    const random = mulberry32(seed)
+    const hosts = Array.from({ length: 60 }, (_, i) => ({
+      name: `h${String(i).padStart(2, '0')}`,
+      az: random() < 0.5 ? 'az1' : 'az2',
+      free_vcpus: Math.floor(random() * 6),
+      free_ram_mb: Math.floor(random() * 6) * 1024,
+      state: random() < 0.1 ? 'down' : 'up',
+      enabled: random() < 0.1 ? 0 : 1,
+    }))
+    const database = await fleet(t, hosts)
+    const rows = await database.db.selectFrom('hosts').select(['id', 'name', 'az', 'vcpus', 'ram_mb', 'free_vcpus', 'free_ram_mb', 'state', 'enabled']).execute()
+    for (let i = 0; i < 50; i++) {
+      const req = request({
+        vcpus: 1 + Math.floor(random() * 4),
+        ramMb: (1 + Math.floor(random() * 4)) * 1024,
+        az: random() < 0.2 ? undefined : random() < 0.5 ? 'az1' : 'az2',
+        groupHostIds: new Set(rows.filter(() => random() < 0.3).map((r) => r.id)),
+      })
+      const expected = rows.filter((h) => DEFAULT_FILTERS.every((f) => f.passes(h, req))).map((h) => h.id).sort()
+      const viaSql = await database.db
+        .selectFrom('hosts')
+        .select('id')
+        .where((eb) => eb.and(DEFAULT_FILTERS.flatMap((f) => { const p = f.where(eb, req); return p ? [p] : [] })))
+        .orderBy('id')
+        .execute()
+      assert.deepEqual(viaSql.map((r) => r.id), expected, `seed ${seed}, request ${i}`)
+    }
+  })
+
+  for (const az of ['az1', undefined]) {
+    test(`the candidate query walks a partial placement index, no sort, no scan (SQLite plan, az ${az ?? 'any'})`, async (t) => {
+      const database = await fleet(t, [])
+      for (const score of [spreadScore, packScore]) {
+        const engine = new PlacementEngine({ filters: DEFAULT_FILTERS, score, subsetSize: 3 })
+        const compiled = engine.candidateQuery(database.db, request({ az, groupHostIds: new Set(['x', 'y']) })).compile()
+        const result = await database.db.executeQuery<{ detail: string }>({ ...compiled, sql: `explain query plan ${compiled.sql}` })
+        const plan = result.rows.map((r) => r.detail).join('\n')
+        assert.match(plan, az ? /USING INDEX hosts_candidates \(az=\? AND free_ram_mb>\?\)/ : /USING INDEX hosts_candidates_any_az/, plan)
+        assert.doesNotMatch(plan, /TEMP B-TREE|SCAN hosts$/m, plan)
+      }
+    })
+  }
+})

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { antiAffinityFilter } from '../../src/placement/filters/anti-affinity.ts'
+import { availabilityZoneFilter } from '../../src/placement/filters/availability-zone.ts'
+import { capacityFilter } from '../../src/placement/filters/capacity.ts'
+import { hostStateFilter } from '../../src/placement/filters/host-state.ts'
+import { packScore, spreadScore } from '../../src/placement/scores/index.ts'
+import type { HostCandidate, HostFilter, PlacementRequest } from '../../src/placement/types.ts'
+
+export function fakeHost(over: Partial<HostCandidate> = {}): HostCandidate {
+  return { id: 'h1', name: 'h1', az: 'az1', vcpus: 32, ram_mb: 131072, free_vcpus: 32, free_ram_mb: 131072, state: 'up', enabled: 1, ...over }
+}
+
+export function fakeRequest(over: Partial<PlacementRequest> = {}): PlacementRequest {
+  return { vcpus: 2, ramMb: 4096, az: 'az1', groupHostIds: new Set(), subject: 'test', ...over }
+}
+
+const cases: Array<{ name: string; filter: HostFilter; host: Partial<HostCandidate>; req: Partial<PlacementRequest>; passes: boolean }> = [
+  { name: 'up and enabled', filter: hostStateFilter, host: {}, req: {}, passes: true },
+  { name: 'down', filter: hostStateFilter, host: { state: 'down' }, req: {}, passes: false },
+  { name: 'disabled', filter: hostStateFilter, host: { enabled: 0 }, req: {}, passes: false },
+  { name: 'same zone', filter: availabilityZoneFilter, host: { az: 'az1' }, req: { az: 'az1' }, passes: true },
+  { name: 'other zone', filter: availabilityZoneFilter, host: { az: 'az2' }, req: { az: 'az1' }, passes: false },
+  { name: 'any zone', filter: availabilityZoneFilter, host: { az: 'az2' }, req: { az: undefined }, passes: true },
+  { name: 'exact fit', filter: capacityFilter, host: { free_vcpus: 2, free_ram_mb: 4096 }, req: {}, passes: true },
+  { name: 'one vCPU short', filter: capacityFilter, host: { free_vcpus: 1 }, req: {}, passes: false },
+  { name: 'one MiB short', filter: capacityFilter, host: { free_ram_mb: 4095 }, req: {}, passes: false },
+  { name: 'host unused by the group', filter: antiAffinityFilter, host: { id: 'h1' }, req: { groupHostIds: new Set(['h2', 'h3']) }, passes: true },
+  { name: 'host used by a member', filter: antiAffinityFilter, host: { id: 'h2' }, req: { groupHostIds: new Set(['h2', 'h3']) }, passes: false },
+  { name: 'no group', filter: antiAffinityFilter, host: {}, req: {}, passes: true },
+]
+
+describe('filters (pure)', () => {
+  for (const c of cases) {
+    test(`${c.filter.name}: ${c.name}`, () => {
+      assert.equal(c.filter.passes(fakeHost(c.host), fakeRequest(c.req)), c.passes)
+    })
+  }
+  test('filters describe themselves for the diagnosis', () => {
+    const req = fakeRequest({ groupHostIds: new Set(['a', 'b']) })
+    assert.equal(availabilityZoneFilter.describe(req), 'AvailabilityZone(az1)')
+    assert.equal(capacityFilter.describe(req), 'Capacity(2 vCPU, 4096 MiB)')
+    assert.equal(antiAffinityFilter.describe(req), 'AntiAffinity(2 hosts used by other members)')
+  })
+})
+
+describe('scores', () => {
+  test('spread prefers the emptier host, pack the fuller, both within 0–100', () => {
+    const empty = fakeHost()
+    const half = fakeHost({ free_ram_mb: 65536 })
+    const req = fakeRequest()
+    assert.ok(spreadScore.score(empty, req) > spreadScore.score(half, req))
+    assert.ok(packScore.score(half, req) > packScore.score(empty, req))
+    for (const s of [spreadScore, packScore]) {
+      for (const h of [empty, half]) {
+        const v = s.score(h, req)
+        assert.ok(v >= 0 && v <= 100, `${s.name} ${v}`)
+      }
+    }
+  })
+})
