@@ -18,10 +18,21 @@ export interface Config {
   host: string
   port: number
   dataDir: string
+  /** `postgres://…` to run on PostgreSQL; undefined for the embedded SQLite file in `dataDir`. */
+  databaseUrl: string | undefined
+  /** PostgreSQL connections per process. */
+  databasePoolSize: number
   /** Create the demo project, credentials, fleet and flavors on first start. */
   demo: boolean
   /** How long the simulated host driver takes for boot/stop/start/delete. */
   driverLatencyMs: number
+  /**
+   * How long a replica owns a job it runs; a job whose owner stopped renewing (crashed) is taken
+   * over by any replica after this long.
+   */
+  jobLeaseMs: number
+  /** How often each replica looks for jobs whose lease expired. */
+  jobSweepMs: number
   logLevel: string
   quotas: Quotas
   placement: { score: PlacementScore; subsetSize: number }
@@ -32,6 +43,7 @@ export interface ConfigFlags {
   host?: string | undefined
   port?: string | number | undefined
   dataDir?: string | undefined
+  database?: string | undefined
   demo?: boolean | undefined
   driverLatencyMs?: string | number | undefined
   logLevel?: string | undefined
@@ -75,8 +87,12 @@ export function loadConfig(flags: ConfigFlags = {}, rawEnv: NodeJS.ProcessEnv = 
     host: flags.host ?? env.ECSD_HOST ?? '127.0.0.1',
     port: int('ECSD_PORT', flags.port, 8080, 0, 65535),
     dataDir: path.resolve(flags.dataDir ?? env.ECSD_DATA_DIR ?? './data'),
+    databaseUrl: databaseUrl(flags.database ?? env.ECSD_DATABASE_URL),
+    databasePoolSize: int('ECSD_DATABASE_POOL_SIZE', undefined, 10, 1, 1000),
     demo: flags.demo ?? demoEnv !== 'false',
     driverLatencyMs: int('ECSD_DRIVER_LATENCY_MS', flags.driverLatencyMs, 200, 0, 600_000),
+    jobLeaseMs: int('ECSD_JOB_LEASE_MS', undefined, 10_000, 100, 3_600_000),
+    jobSweepMs: int('ECSD_JOB_SWEEP_MS', undefined, 1_000, 10, 600_000),
     logLevel: flags.logLevel ?? env.ECSD_LOG_LEVEL ?? 'info',
     quotas: {
       maxServerGroups: int('ECSD_QUOTA_SERVER_GROUPS', undefined, DEFAULT_QUOTAS.maxServerGroups, 0, 1_000_000),
@@ -90,6 +106,14 @@ export function loadConfig(flags: ConfigFlags = {}, rawEnv: NodeJS.ProcessEnv = 
       subsetSize: int('ECSD_PLACEMENT_SUBSET_SIZE', undefined, 3, 1, 100),
     },
   }
+}
+
+function databaseUrl(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined
+  if (!/^postgres(ql)?:\/\/./.test(value)) {
+    throw new ConfigError(`ECSD_DATABASE_URL / --database must be a postgres:// URL, got "${value.replace(/:[^:@/]*@/, ':***@')}"`)
+  }
+  return value
 }
 
 /** The SQLite file of a data directory. */

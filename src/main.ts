@@ -1,8 +1,13 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { ConfigError, loadConfig, sqliteFile, type ConfigFlags } from './config.ts'
+import { ConfigError, loadConfig, sqliteFile, type Config, type ConfigFlags } from './config.ts'
 import { createLogger, subsystem } from './logger.ts'
 import { banner, startServer } from './server.ts'
 import { Database } from './store/database.ts'
+
+function openDatabase(config: Config): Database {
+  const logger = createLogger(config.logLevel)
+  return Database.open({ url: config.databaseUrl, sqliteFile: sqliteFile(config), poolSize: 2, logger: subsystem(logger, 'db') })
+}
 
 function port(value: string): number {
   const n = Number(value)
@@ -26,6 +31,7 @@ program
   .option('--host <address>', 'bind address (env ECSD_HOST, default 127.0.0.1)')
   .option('-p, --port <port>', 'port, 0 for any free port (env ECSD_PORT, default 8080)', port)
   .option('--data-dir <dir>', 'data directory (env ECSD_DATA_DIR, default ./data)')
+  .option('--database <url>', 'postgres://… to use PostgreSQL instead of SQLite (env ECSD_DATABASE_URL)')
   .option('--no-demo', 'do not create the demo project, fleet and flavors on first start (env ECSD_DEMO=false)')
   .addOption(new Option('--driver-latency-ms <ms>', 'simulated driver time per operation (env ECSD_DRIVER_LATENCY_MS, default 200)').argParser(nonNegativeInt))
   .option('--log-level <level>', 'pino log level (env ECSD_LOG_LEVEL, default info)')
@@ -59,10 +65,10 @@ program
   .command('migrate')
   .description('bring the database schema to the latest version and exit')
   .option('--data-dir <dir>', 'data directory (env ECSD_DATA_DIR, default ./data)')
+  .option('--database <url>', 'postgres://… (env ECSD_DATABASE_URL)')
   .action(async (opts: ConfigFlags) => {
     const config = loadConfig(opts)
-    const logger = createLogger(config.logLevel)
-    const database = Database.sqlite({ file: sqliteFile(config), logger: subsystem(logger, 'db') })
+    const database = openDatabase(config)
     await database.migrate()
     await database.close()
   })

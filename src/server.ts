@@ -16,16 +16,16 @@ export interface RunningServer {
 
 /**
  * Starts ecsd from a configuration: opens and migrates the store, seeds the demo on first
- * start, resumes interrupted jobs, and listens. `close()` stops accepting requests, lets job
+ * start, starts the job runner (which takes over jobs left by a stopped process), and listens. `close()` stops accepting requests, lets job
  * steps in progress finish and closes the store.
  */
 export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
-  const database = Database.sqlite({ file: sqliteFile(config), logger: subsystem(logger, 'db') })
+  const database = Database.open({ url: config.databaseUrl, sqliteFile: sqliteFile(config), poolSize: config.databasePoolSize, logger: subsystem(logger, 'db') })
   await database.migrate()
   const seeded = config.demo ? await seedDemo(database) : false
   if (seeded) logger.info('demo project, credential, fleet and flavors created')
   const services = createServices(config, database, logger)
-  await services.jobs.resumeInterrupted()
+  services.jobs.start()
   const app = buildApp(services, logger)
   await app.listen({ host: config.host, port: config.port })
   const address = app.server.address()

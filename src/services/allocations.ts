@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely'
+import { TransientConflictError } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
 
 /** A server's claim on a host: what its flavor takes, whether it runs or not. */
@@ -11,8 +12,8 @@ export interface Allocation {
 /**
  * Takes `a` from its host's free capacity. The update is conditional on the capacity still
  * being there, so even a caller that skipped placement cannot overfill a host (and the CHECK
- * constraint stands behind this). Throws when the host lacks room — a race or a bug, never an
- * expected outcome, because placement only offers hosts that fit.
+ * constraint stands behind this). When the host lacks room — another writer filled it since the
+ * placement read it — the transaction is retried and placement runs again.
  */
 export async function claim(db: Kysely<Schema>, a: Allocation): Promise<void> {
   const result = await db
@@ -26,7 +27,7 @@ export async function claim(db: Kysely<Schema>, a: Allocation): Promise<void> {
     .where('free_ram_mb', '>=', a.ramMb)
     .executeTakeFirst()
   if (Number(result.numUpdatedRows) !== 1) {
-    throw new Error(`capacity claim of ${a.vcpus} vCPU / ${a.ramMb} MiB on host ${a.hostId} refused`)
+    throw new TransientConflictError(`capacity claim of ${a.vcpus} vCPU / ${a.ramMb} MiB on host ${a.hostId} refused`)
   }
 }
 

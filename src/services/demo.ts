@@ -7,6 +7,9 @@ export const DEMO = {
   projectName: 'demo',
   accessKey: 'ECSDDEMOAK0000000001',
   secretKey: 'ecsdDemoSecretKey000000000000000000000001',
+  /** An operator credential of the demo project, for /admin routes such as the audit. */
+  adminAccessKey: 'ECSDDEMOADMIN0000001',
+  adminSecretKey: 'ecsdDemoAdminSecretKey00000000000000000001',
 } as const
 
 /** The demo fleet: two zones of eight identical hosts. */
@@ -35,7 +38,10 @@ export async function seedDemo(database: Database): Promise<boolean> {
     await db.insertInto('projects').values({ id: DEMO.projectId, name: DEMO.projectName, created_at: now }).execute()
     await db
       .insertInto('credentials')
-      .values({ access_key: DEMO.accessKey, secret_key: DEMO.secretKey, project_id: DEMO.projectId, created_at: now })
+      .values([
+        { access_key: DEMO.accessKey, secret_key: DEMO.secretKey, project_id: DEMO.projectId, created_at: now, admin: 0 },
+        { access_key: DEMO.adminAccessKey, secret_key: DEMO.adminSecretKey, project_id: DEMO.projectId, created_at: now, admin: 1 },
+      ])
       .execute()
     await db
       .insertInto('flavors')

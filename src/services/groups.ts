@@ -7,7 +7,7 @@ import {
 } from '../domain/errors.ts'
 import { requiresDistinctHosts, type GroupPolicy } from '../domain/group.ts'
 import type { PlacementEngine } from '../placement/engine.ts'
-import type { Database } from '../store/database.ts'
+import { lockForUpdate, type Database, type Dialect } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
 import { claim, release } from './allocations.ts'
 import { nowIso } from './time.ts'
@@ -46,7 +46,8 @@ export class GroupService {
 
   /** Creates a group; the project's group quota is checked under the write lock. */
   async create(projectId: string, name: string, policy: GroupPolicy): Promise<GroupView> {
-    return this.deps.database.transaction(async ({ db }) => {
+    return this.deps.database.transaction(async ({ db, dialect }) => {
+      await lockProject(db, dialect, projectId)
       const { n } = await db
         .selectFrom('server_groups')
         .select((eb) => eb.fn.countAll<number | string>().as('n'))
@@ -106,8 +107,8 @@ export class GroupService {
    * where they are.
    */
   async delete(projectId: string, groupId: string): Promise<void> {
-    await this.deps.database.transaction(async ({ db }) => {
-      await findGroup(db, projectId, groupId)
+    await this.deps.database.transaction(async ({ db, dialect }) => {
+      await findGroup(db, projectId, groupId, dialect)
       await db.deleteFrom('server_group_members').where('group_id', '=', groupId).execute()
       await db.deleteFrom('server_groups').where('id', '=', groupId).execute()
     })
@@ -121,14 +122,18 @@ export class GroupService {
    * again changes nothing.
    */
   async addMember(projectId: string, groupId: string, serverId: string): Promise<void> {
-    await this.deps.database.transaction(async ({ db, onCommit }) => {
-      const group = await findGroup(db, projectId, groupId)
-      const server = await db
-        .selectFrom('servers')
-        .select(['id', 'status', 'task_state', 'virtualization', 'flavor_id', 'az', 'host_id', 'vcpus', 'ram_mb'])
-        .where('id', '=', serverId)
-        .where('project_id', '=', projectId)
-        .executeTakeFirst()
+    await this.deps.database.transaction(async ({ db, dialect, onCommit }) => {
+      // Lock order everywhere: project, group, servers (by id), job. The group lock serialises
+      // every membership change of the group, across replicas.
+      const group = await findGroup(db, projectId, groupId, dialect)
+      const server = await lockForUpdate(
+        db
+          .selectFrom('servers')
+          .select(['id', 'status', 'task_state', 'virtualization', 'flavor_id', 'az', 'host_id', 'vcpus', 'ram_mb'])
+          .where('id', '=', serverId)
+          .where('project_id', '=', projectId),
+        dialect,
+      ).executeTakeFirst()
       if (!server) throw serverNotFound(serverId)
       const membership = await db
         .selectFrom('server_group_members')
@@ -186,8 +191,8 @@ export class GroupService {
    * member of this group changes nothing and succeeds, so a retried request is harmless.
    */
   async removeMember(projectId: string, groupId: string, serverId: string): Promise<void> {
-    await this.deps.database.transaction(async ({ db }) => {
-      await findGroup(db, projectId, groupId)
+    await this.deps.database.transaction(async ({ db, dialect }) => {
+      await findGroup(db, projectId, groupId, dialect)
       const server = await db
         .selectFrom('servers')
         .select('id')
@@ -204,16 +209,23 @@ export class GroupService {
   }
 }
 
-/** Finds a group of the project or throws the not-found error (another project's id included). */
-export async function findGroup(db: Kysely<Schema>, projectId: string, groupId: string) {
-  const group = await db
-    .selectFrom('server_groups')
-    .selectAll()
-    .where('id', '=', groupId)
-    .where('project_id', '=', projectId)
-    .executeTakeFirst()
+/**
+ * Finds a group of the project or throws the not-found error (another project's id included).
+ * Inside a write transaction pass the dialect: the group row is then locked on PostgreSQL.
+ */
+export async function findGroup(db: Kysely<Schema>, projectId: string, groupId: string, lockDialect?: Dialect) {
+  const query = db.selectFrom('server_groups').selectAll().where('id', '=', groupId).where('project_id', '=', projectId)
+  const group = await (lockDialect === undefined ? query : lockForUpdate(query, lockDialect)).executeTakeFirst()
   if (!group) throw groupNotFound(groupId)
   return group
+}
+
+/**
+ * Locks the project row on PostgreSQL, serialising the writes that check a per-project quota
+ * (group count, instances) so two concurrent requests cannot both take the last unit.
+ */
+export async function lockProject(db: Kysely<Schema>, dialect: Dialect, projectId: string): Promise<void> {
+  await lockForUpdate(db.selectFrom('projects').select('id').where('id', '=', projectId), dialect).executeTakeFirst()
 }
 
 async function membersOf(db: Kysely<Schema>, groupIds: string[]): Promise<Map<string, string[]>> {

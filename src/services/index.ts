@@ -28,7 +28,10 @@ export function createServices(config: Config, database: Database, logger: Logge
     subsetSize: config.placement.subsetSize,
     logger: subsystem(logger, 'placement'),
   })
-  const jobs = new JobRunner(database, driver ?? new SimulatedDriver({ latencyMs: config.driverLatencyMs }), subsystem(logger, 'jobs'))
+  const jobs = new JobRunner(database, driver ?? new SimulatedDriver({ latencyMs: config.driverLatencyMs }), subsystem(logger, 'jobs'), {
+    leaseMs: config.jobLeaseMs,
+    sweepMs: config.jobSweepMs,
+  })
   const deps = { database, placement, quotas: config.quotas }
   return {
     ...deps,

@@ -1,10 +1,12 @@
+import { randomUUID } from 'node:crypto'
+import { hostname } from 'node:os'
 import type { Kysely } from 'kysely'
 import type { Logger } from 'pino'
 import type { HostDriver } from '../compute/driver.ts'
 import { jobNotFound } from '../domain/errors.ts'
 import type { JobStatus, ServerOperation } from '../domain/job.ts'
 import { POWER_STATE, type TaskState } from '../domain/server.ts'
-import type { Database } from '../store/database.ts'
+import { lockForUpdate, type Database, type Dialect } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
 import type { JobTable } from '../store/tables/jobs.ts'
 import { release } from './allocations.ts'
@@ -34,24 +36,51 @@ const FAILURE_CODE: Record<ServerOperation, string> = {
 
 type SubJob = Pick<JobTable, 'id' | 'parent_id' | 'operation' | 'server_id'>
 
+/** Lease settings of a job runner. */
+export interface JobRunnerOptions {
+  leaseMs: number
+  sweepMs: number
+}
+
+const EXPIRED = '1970-01-01T00:00:00.000Z'
+
 /**
  * Runs the asynchronous part of server operations. A request commits its state change and its
- * RUNNING jobs in one transaction and hands the parent job id here after commit; the runner
- * asks the host driver to do the work and then commits the outcome. Each completion is
- * conditional on the server still carrying the task state the job set, so running a step twice
- * (after a crash, on resume) is harmless. Jobs found RUNNING at start-up are resumed.
+ * RUNNING sub-jobs — leased to this runner — in one transaction and hands the parent job here
+ * after commit; the runner asks the host driver to do the work, renewing the lease meanwhile,
+ * and then commits the outcome. Every runner also sweeps for sub-jobs whose lease expired (their
+ * runner died) and takes them over, so no job stays RUNNING. Each completion is conditional on
+ * the job still being RUNNING and the server still carrying the job's task state, so a step run
+ * twice (a takeover racing a slow owner) changes nothing the second time.
  */
 export class JobRunner {
-  private readonly inFlight = new Set<Promise<void>>()
+  /** Identifies this runner in `jobs.lease_owner`; unique per process start. */
+  readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
+  private readonly active = new Set<string>()
+  private readonly databaseWork = new Set<Promise<unknown>>()
+  private sweeper: NodeJS.Timeout | undefined
   private stopped = false
 
   constructor(
     private readonly database: Database,
     private readonly driver: HostDriver,
     private readonly logger: Logger,
+    private readonly options: JobRunnerOptions,
   ) {}
 
-  /** Starts the sub-jobs of a committed parent job. */
+  /** The lease a new sub-job gets when this runner's process accepted the request. */
+  newLease(): Pick<JobTable, 'lease_owner' | 'lease_expires_at'> {
+    return { lease_owner: this.owner, lease_expires_at: this.expiry() }
+  }
+
+  /** Takes over expired jobs now, then every `sweepMs`. */
+  start(): void {
+    this.track(this.sweep())
+    this.sweeper = setInterval(() => this.track(this.sweep()), this.options.sweepMs)
+    this.sweeper.unref()
+  }
+
+  /** Starts the sub-jobs of a committed parent job that this runner holds. */
   enqueue(parentJobId: string): void {
     this.track(
       (async () => {
@@ -60,76 +89,130 @@ export class JobRunner {
           .select(['id', 'parent_id', 'operation', 'server_id'])
           .where('parent_id', '=', parentJobId)
           .where('status', '=', 'RUNNING')
+          .where('lease_owner', '=', this.owner)
           .execute()
-        await Promise.all(subs.map((s) => this.run(s)))
+        for (const sub of subs) void this.run(sub)
       })(),
     )
   }
 
-  /** Resumes every sub-job left RUNNING by a previous process; returns how many. */
-  async resumeInterrupted(): Promise<number> {
-    const subs = await this.database.db
-      .selectFrom('jobs')
-      .select(['id', 'parent_id', 'operation', 'server_id'])
-      .where('parent_id', 'is not', null)
-      .where('status', '=', 'RUNNING')
-      .execute()
-    for (const s of subs) this.track(this.run(s))
-    if (subs.length > 0) this.logger.info({ count: subs.length }, 'resuming interrupted jobs')
-    return subs.length
-  }
-
-  /** Waits until no job step is in progress. */
-  async idle(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight])
+  /**
+   * Claims every RUNNING sub-job whose lease has expired and runs it; returns how many. Two
+   * runners sweeping at once cannot both claim a job: the claim is a conditional update.
+   */
+  async sweep(): Promise<number> {
+    if (this.stopped) return 0
+    const now = new Date().toISOString()
+    const lease = this.expiry()
+    const claimed = await this.database.transaction(async ({ db }) => {
+      const expired = await db
+        .selectFrom('jobs')
+        .select('id')
+        .where('status', '=', 'RUNNING')
+        .where('parent_id', 'is not', null)
+        .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]))
+        .orderBy('lease_expires_at')
+        .limit(200)
+        .execute()
+      if (expired.length === 0) return []
+      await db
+        .updateTable('jobs')
+        .set({ lease_owner: this.owner, lease_expires_at: lease })
+        .where('id', 'in', expired.map((j) => j.id))
+        .where('status', '=', 'RUNNING')
+        .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]))
+        .execute()
+      return db
+        .selectFrom('jobs')
+        .select(['id', 'parent_id', 'operation', 'server_id'])
+        .where('id', 'in', expired.map((j) => j.id))
+        .where('lease_owner', '=', this.owner)
+        .where('lease_expires_at', '=', lease)
+        .execute()
+    })
+    if (claimed.length > 0) this.logger.info({ count: claimed.length }, 'taking over jobs whose runner stopped')
+    for (const sub of claimed) void this.run(sub)
+    return claimed.length
   }
 
   /**
-   * Stops taking new steps and waits for those in progress. Jobs not finished stay RUNNING in
-   * the database and are resumed by the next start.
+   * Stops taking work, waits for database work in progress, and hands back the leases of jobs
+   * whose driver step is still running, so that the next runner takes them over at once
+   * instead of after the lease.
    */
   async stop(): Promise<void> {
     this.stopped = true
-    await this.idle()
+    if (this.sweeper) clearInterval(this.sweeper)
+    while (this.databaseWork.size > 0) await Promise.allSettled([...this.databaseWork])
+    if (this.active.size === 0) return
+    const ids = [...this.active]
+    await this.database
+      .transaction(({ db }) =>
+        db.updateTable('jobs').set({ lease_expires_at: EXPIRED }).where('id', 'in', ids).where('lease_owner', '=', this.owner).where('status', '=', 'RUNNING').execute(),
+      )
+      .catch((err: unknown) => this.logger.warn({ err }, 'could not hand back job leases'))
   }
 
-  private track(p: Promise<void>): void {
-    const tracked = p.catch((err) => this.logger.error({ err }, 'job step failed unexpectedly'))
-    this.inFlight.add(tracked)
-    void tracked.finally(() => this.inFlight.delete(tracked))
+  private expiry(): string {
+    return new Date(Date.now() + this.options.leaseMs).toISOString()
+  }
+
+  private track(p: Promise<unknown>): void {
+    const tracked = p.catch((err: unknown) => this.logger.error({ err }, 'job step failed unexpectedly'))
+    this.databaseWork.add(tracked)
+    void tracked.finally(() => this.databaseWork.delete(tracked))
   }
 
   private async run(sub: SubJob): Promise<void> {
-    if (this.stopped || sub.server_id === null) return
-    const operation = sub.operation as ServerOperation
-    const target = await this.database.db
-      .selectFrom('servers')
-      .innerJoin('hosts', 'hosts.id', 'servers.host_id')
-      .select(['hosts.name as hostName'])
-      .where('servers.id', '=', sub.server_id)
-      .executeTakeFirst()
-    let failure: string | undefined
-    if (target) {
-      try {
-        await this.driver.perform({ operation, serverId: sub.server_id, hostName: target.hostName })
-      } catch (err) {
-        failure = err instanceof Error ? err.message : String(err)
+    if (this.stopped || sub.server_id === null || this.active.has(sub.id)) return
+    this.active.add(sub.id)
+    const renewal = setInterval(() => this.track(this.renew(sub.id)), Math.max(50, Math.floor(this.options.leaseMs / 3)))
+    renewal.unref()
+    try {
+      const operation = sub.operation as ServerOperation
+      const target = await this.database.db
+        .selectFrom('servers')
+        .innerJoin('hosts', 'hosts.id', 'servers.host_id')
+        .select(['hosts.name as hostName'])
+        .where('servers.id', '=', sub.server_id)
+        .executeTakeFirst()
+      let failure: string | undefined
+      if (target) {
+        try {
+          await this.driver.perform({ operation, serverId: sub.server_id, hostName: target.hostName })
+        } catch (err) {
+          failure = err instanceof Error ? err.message : String(err)
+        }
       }
+      if (this.stopped) return
+      const completion = this.database.transaction(({ db, dialect }) => complete(db, dialect, sub, operation, failure))
+      this.track(completion)
+      await completion
+    } catch (err) {
+      this.logger.error({ err, jobId: sub.id }, 'job step failed; the job will be taken over when its lease expires')
+    } finally {
+      clearInterval(renewal)
+      this.active.delete(sub.id)
     }
+  }
+
+  private async renew(jobId: string): Promise<void> {
     if (this.stopped) return
-    await this.database.transaction(({ db }) => complete(db, sub, operation, failure))
+    await this.database.transaction(({ db }) =>
+      db.updateTable('jobs').set({ lease_expires_at: this.expiry() }).where('id', '=', jobId).where('lease_owner', '=', this.owner).where('status', '=', 'RUNNING').execute(),
+    )
   }
 }
 
-async function complete(db: Kysely<Schema>, sub: SubJob, operation: ServerOperation, failure: string | undefined): Promise<void> {
-  const current = await db.selectFrom('jobs').select('status').where('id', '=', sub.id).executeTakeFirst()
-  if (current?.status !== 'RUNNING') return
+async function complete(db: Kysely<Schema>, dialect: Dialect, sub: SubJob, operation: ServerOperation, failure: string | undefined): Promise<void> {
   const serverId = sub.server_id!
-  const server = await db
-    .selectFrom('servers')
-    .select(['id', 'task_state', 'host_id', 'vcpus', 'ram_mb'])
-    .where('id', '=', serverId)
-    .executeTakeFirst()
+  // Server before job, as in every other transaction that touches both.
+  const server = await lockForUpdate(
+    db.selectFrom('servers').select(['id', 'task_state', 'host_id', 'vcpus', 'ram_mb']).where('id', '=', serverId),
+    dialect,
+  ).executeTakeFirst()
+  const current = await lockForUpdate(db.selectFrom('jobs').select('status').where('id', '=', sub.id), dialect).executeTakeFirst()
+  if (current?.status !== 'RUNNING') return
   const now = nowIso()
   let outcome: { status: JobStatus; reason: string | null }
   if (!server) {
@@ -175,16 +258,23 @@ async function complete(db: Kysely<Schema>, sub: SubJob, operation: ServerOperat
     .set({
       status: outcome.status,
       end_time: now,
+      lease_owner: null,
+      lease_expires_at: null,
       fail_reason: outcome.reason,
       error_code: outcome.status === 'FAIL' ? FAILURE_CODE[operation] : null,
     })
     .where('id', '=', sub.id)
     .execute()
-  if (sub.parent_id !== null) await completeParentIfDone(db, sub.parent_id)
+  if (sub.parent_id !== null) await completeParentIfDone(db, dialect, sub.parent_id)
 }
 
-/** Marks a parent job SUCCESS or FAIL once none of its sub-jobs is still running. */
-export async function completeParentIfDone(db: Kysely<Schema>, parentId: string): Promise<void> {
+/**
+ * Marks a parent job SUCCESS or FAIL once none of its sub-jobs is still running. The parent row
+ * is locked first: two sibling sub-jobs finishing at once on PostgreSQL would otherwise each see
+ * the other still RUNNING, and neither would close the parent.
+ */
+export async function completeParentIfDone(db: Kysely<Schema>, dialect: Dialect, parentId: string): Promise<void> {
+  await lockForUpdate(db.selectFrom('jobs').select('id').where('id', '=', parentId), dialect).executeTakeFirst()
   const subs = await db.selectFrom('jobs').select(['status', 'error_code', 'fail_reason']).where('parent_id', '=', parentId).execute()
   if (subs.some((s) => s.status === 'RUNNING' || s.status === 'INIT')) return
   const failed = subs.find((s) => s.status === 'FAIL')

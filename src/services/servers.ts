@@ -8,10 +8,10 @@ import { requiresDistinctHosts, type GroupPolicy } from '../domain/group.ts'
 import { JOB_TYPES, type ServerOperation } from '../domain/job.ts'
 import { nthServerName, POWER_STATE, type ServerStatus } from '../domain/server.ts'
 import type { PlacementEngine } from '../placement/engine.ts'
-import type { Database, Tx } from '../store/database.ts'
+import { lockForUpdate, type Database, type Tx } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
 import { claim } from './allocations.ts'
-import { findGroup } from './groups.ts'
+import { findGroup, lockProject } from './groups.ts'
 import { completeParentIfDone, TASK_STATE_OF, type JobRunner } from './jobs.ts'
 import { newJobId, nowIso } from './time.ts'
 
@@ -92,7 +92,8 @@ export class ServerService {
 
   private async createInTransaction(projectId: string, input: CreateServersInput): Promise<AcceptedJob> {
     return this.deps.database.transaction(async (tx) => {
-      const { db } = tx
+      const { db, dialect } = tx
+      await lockProject(db, dialect, projectId)
       if (input.clientToken !== undefined) {
         const previous = await db
           .selectFrom('jobs')
@@ -110,7 +111,7 @@ export class ServerService {
       const taken = new Set<string>()
       let policy: GroupPolicy | undefined
       if (input.groupId !== undefined) {
-        const group = await findGroup(db, projectId, input.groupId)
+        const group = await findGroup(db, projectId, input.groupId, dialect)
         policy = group.policy as GroupPolicy
         if (policy !== 'anti-affinity') throw groupPolicyNotSupported(group.id, policy)
         if (flavor.virtualization !== 'kvm') throw serverNotKvm('(new)', flavor.id)
@@ -185,7 +186,8 @@ export class ServerService {
       const terms: Expression<SqlBool>[] = [eb('servers.project_id', '=', projectId)]
       if (q.status !== undefined) terms.push(eb('servers.status', '=', q.status))
       if (q.flavor !== undefined) terms.push(eb('servers.flavor_id', '=', q.flavor))
-      if (q.name !== undefined) terms.push(sql<SqlBool>`${sql.ref('servers.name')} like ${`%${escapeLike(q.name)}%`} escape '\\'`)
+      // lower() on both sides: SQLite's LIKE ignores ASCII case and PostgreSQL's does not.
+      if (q.name !== undefined) terms.push(sql<SqlBool>`lower(${sql.ref('servers.name')}) like lower(${`%${escapeLike(q.name)}%`}) escape '\\'`)
       return eb.and(terms)
     }
     const { n } = await db
@@ -208,13 +210,11 @@ export class ServerService {
     const serverIds = [...new Set(requested)]
     if (serverIds.length > MAX_BATCH) throw tooManyServersInBatch(serverIds.length, MAX_BATCH)
     return this.deps.database.transaction(async (tx) => {
-      const { db } = tx
-      const rows = await db
-        .selectFrom('servers')
-        .select(['id', 'status', 'task_state'])
-        .where('project_id', '=', projectId)
-        .where('id', 'in', serverIds)
-        .execute()
+      const { db, dialect } = tx
+      const rows = await lockForUpdate(
+        db.selectFrom('servers').select(['id', 'status', 'task_state']).where('project_id', '=', projectId).where('id', 'in', serverIds).orderBy('id'),
+        dialect,
+      ).execute()
       const byId = new Map(rows.map((r) => [r.id, r]))
       const work: string[] = []
       const alreadyDone: string[] = []
@@ -264,11 +264,13 @@ export class ServerService {
         id: jobId, project_id: projectId, parent_id: null, type: types.parent, operation, status: 'RUNNING',
         server_id: null, error_code: null, fail_reason: null, client_token: clientToken ?? null,
         server_ids: JSON.stringify([...work, ...alreadyDone]), begin_time: now, end_time: null,
+        lease_owner: null, lease_expires_at: null,
       })
       .execute()
+    const lease = this.deps.jobs.newLease()
     const subs = [
-      ...work.map((id) => ({ id, status: 'RUNNING', end: null })),
-      ...alreadyDone.map((id) => ({ id, status: 'SUCCESS', end: now })),
+      ...work.map((id) => ({ id, status: 'RUNNING', end: null, ...lease })),
+      ...alreadyDone.map((id) => ({ id, status: 'SUCCESS', end: now, lease_owner: null, lease_expires_at: null })),
     ]
     if (subs.length > 0) {
       await db
@@ -276,11 +278,11 @@ export class ServerService {
         .values(subs.map((s) => ({
           id: newJobId(), project_id: projectId, parent_id: jobId, type: types.sub, operation, status: s.status,
           server_id: s.id, error_code: null, fail_reason: null, client_token: null, server_ids: null,
-          begin_time: now, end_time: s.end,
+          begin_time: now, end_time: s.end, lease_owner: s.lease_owner, lease_expires_at: s.lease_expires_at,
         })))
         .execute()
     }
-    if (work.length === 0) await completeParentIfDone(db, jobId)
+    if (work.length === 0) await completeParentIfDone(db, tx.dialect, jobId)
     else tx.onCommit(() => this.deps.jobs.enqueue(jobId))
     return jobId
   }

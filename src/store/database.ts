@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
 import SQLite from 'better-sqlite3'
-import { Kysely, Migrator, SqliteDialect, sql } from 'kysely'
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type SelectQueryBuilder } from 'kysely'
+import pg from 'pg'
 import type { Logger } from 'pino'
 import { migrationsFor } from './migrations/index.ts'
 import type { Schema } from './schema.ts'
@@ -26,7 +27,26 @@ export interface SqliteOptions {
   logger?: Logger
 }
 
-const MAX_ATTEMPTS = 8
+/** Options for connecting to PostgreSQL. */
+export interface PostgresOptions {
+  /** `postgres://user:password@host:port/database` */
+  url: string
+  /** Connections per process. */
+  poolSize?: number
+  logger?: Logger
+}
+
+const MAX_ATTEMPTS = 10
+
+/**
+ * Raised inside a transaction when it lost a race that a retry can win (e.g. the host it
+ * placed on filled up between the candidate query and the claim, on a database with
+ * concurrent writers). The transaction is rolled back and run again.
+ */
+export class TransientConflictError extends Error {
+  override name = 'TransientConflictError'
+  readonly code = 'ECSD_TRANSIENT_CONFLICT'
+}
 
 /**
  * The one data-access path of ecsd: a Kysely instance, the dialect next to it, and the only way
@@ -54,6 +74,29 @@ export class Database {
     return new Database(db, 'sqlite', options.logger)
   }
 
+  /**
+   * Connects to PostgreSQL. Write transactions run at READ COMMITTED with explicit row locks
+   * (`lockForUpdate`) on the rows a decision depends on; constraints stand behind the locks.
+   */
+  static postgres(options: PostgresOptions): Database {
+    const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10 })
+    pool.on('error', (err) => options.logger?.warn({ err }, 'idle PostgreSQL connection failed'))
+    const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) })
+    return new Database(db, 'postgres', options.logger)
+  }
+
+  /**
+   * Opens the database a URL names: `postgres://…`/`postgresql://…` for PostgreSQL, anything
+   * else is a SQLite file path.
+   */
+  static open(target: { url?: string | undefined; sqliteFile: string; poolSize?: number | undefined; logger?: Logger | undefined }): Database {
+    const { url, logger } = target
+    if (url !== undefined && /^postgres(ql)?:\/\//.test(url)) {
+      return Database.postgres({ url, ...(target.poolSize === undefined ? {} : { poolSize: target.poolSize }), ...(logger ? { logger } : {}) })
+    }
+    return Database.sqlite({ file: target.sqliteFile, ...(logger ? { logger } : {}) })
+  }
+
   /** Brings the schema to the latest migration; safe to call on every start. */
   async migrate(): Promise<void> {
     const migrator = new Migrator({
@@ -77,18 +120,9 @@ export class Database {
   async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const hooks: Array<() => void> = []
+      const run = (db: Kysely<Schema>) => fn({ db, dialect: this.dialect, onCommit: (h) => hooks.push(h) })
       try {
-        const result = await this.db.connection().execute(async (conn) => {
-          await sql`begin immediate`.execute(conn)
-          try {
-            const value = await fn({ db: conn, dialect: this.dialect, onCommit: (h) => hooks.push(h) })
-            await sql`commit`.execute(conn)
-            return value
-          } catch (err) {
-            await sql`rollback`.execute(conn).catch(() => undefined)
-            throw err
-          }
-        })
+        const result = this.dialect === 'sqlite' ? await this.sqliteTransaction(run) : await this.db.transaction().setIsolationLevel('read committed').execute(run)
         for (const hook of hooks) {
           try {
             hook()
@@ -105,15 +139,45 @@ export class Database {
     }
   }
 
+  /** `BEGIN IMMEDIATE` on the single connection: the write lock is held from the first read. */
+  private async sqliteTransaction<T>(run: (db: Kysely<Schema>) => Promise<T>): Promise<T> {
+    return this.db.connection().execute(async (conn) => {
+      await sql`begin immediate`.execute(conn)
+      try {
+        const value = await run(conn)
+        await sql`commit`.execute(conn)
+        return value
+      } catch (err) {
+        await sql`rollback`.execute(conn).catch(() => undefined)
+        throw err
+      }
+    })
+  }
+
   async close(): Promise<void> {
     await this.db.destroy()
   }
 }
 
-/** Errors that mean "another writer got there first; the same transaction may succeed now". */
+/**
+ * Errors that mean "another writer got there first; the same transaction may succeed now":
+ * SQLite busy/locked, PostgreSQL serialization failure (40001), deadlock (40P01) and unique
+ * violation (23505, which under row locks only a race between two inserts can cause).
+ */
+const TRANSIENT_CODES = new Set(['SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_LOCKED', '40001', '40P01', '23505', 'ECSD_TRANSIENT_CONFLICT'])
+
 function isTransientConflict(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code
-  return code === 'SQLITE_BUSY' || code === 'SQLITE_BUSY_SNAPSHOT' || code === 'SQLITE_LOCKED'
+  return typeof code === 'string' && TRANSIENT_CODES.has(code)
+}
+
+/**
+ * Adds `FOR UPDATE` on PostgreSQL, where concurrent transactions must lock the rows their
+ * decision depends on. SQLite rejects the clause and needs none: its write transaction holds
+ * the database lock from BEGIN.
+ */
+export function lockForUpdate<DB, TB extends keyof DB, O>(qb: SelectQueryBuilder<DB, TB, O>, dialect: Dialect): SelectQueryBuilder<DB, TB, O> {
+  return dialect === 'postgres' ? qb.forUpdate() : qb
 }
 
 function backoffMs(attempt: number): number {

@@ -41,7 +41,7 @@ test('state survives a clean stop and a start of the process', async (t) => {
 
 test('after kill -9: acknowledged changes are there, and an interrupted job is resumed to the end', async (t) => {
   const dataDir = tempDir(t)
-  const slow = await startEcsd(dataDir, ['--driver-latency-ms', '60000'])
+  const slow = await startEcsd(dataDir, ['--driver-latency-ms', '60000'], { ECSD_JOB_LEASE_MS: '1000', ECSD_JOB_SWEEP_MS: '100' })
   t.after(() => slow.stop('SIGKILL'))
   const created = await httpCall(slow.url, 'POST', demoPath('/cloudservers'), server({ count: 2, availability_zone: 'az1' }))
   const { job_id, serverIds } = created.body as { job_id: string; serverIds: string[] }
@@ -50,7 +50,7 @@ test('after kill -9: acknowledged changes are there, and an interrupted job is r
   assert.equal((await httpCall(slow.url, 'GET', demoPath(`/jobs/${job_id}`)).then((r) => (r.body as { status: string }).status)), 'RUNNING')
   assert.equal(await slow.stop('SIGKILL'), 'SIGKILL')
 
-  const resumed = await startEcsd(dataDir, ['--driver-latency-ms', '10'])
+  const resumed = await startEcsd(dataDir, ['--driver-latency-ms', '10'], { ECSD_JOB_LEASE_MS: '1000', ECSD_JOB_SWEEP_MS: '100' })
   t.after(() => resumed.stop('SIGKILL'))
   assert.equal(await httpWaitForJob(resumed.url, job_id), 'SUCCESS', 'the create job finished after the restart')
   for (const id of serverIds) assert.equal((await show(resumed.url, id)).status, 'ACTIVE')

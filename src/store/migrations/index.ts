@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely'
 import type { Dialect } from '../database.ts'
 import * as init from './0001-init.ts'
+import * as jobLeases from './0002-job-leases-and-admin.ts'
 
 /** A migration that may need to know which dialect it runs on. */
 interface DialectMigration {
@@ -9,6 +10,7 @@ interface DialectMigration {
 
 const ordered: Record<string, DialectMigration> = {
   '0001-init': init,
+  '0002-job-leases-and-admin': jobLeases,
 }
 
 /**

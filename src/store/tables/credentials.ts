@@ -4,4 +4,6 @@ export interface CredentialTable {
   secret_key: string
   project_id: string
   created_at: string
+  /** 0 | 1: operator credential, allowed on /admin routes. */
+  admin: number
 }

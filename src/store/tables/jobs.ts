@@ -21,4 +21,8 @@ export interface JobTable {
   server_ids: string | null
   begin_time: string
   end_time: string | null
+  /** The runner (one per process) that runs this sub-job now; null for parents and finished jobs. */
+  lease_owner: string | null
+  /** Until when `lease_owner` owns it; after that any runner may take it over. */
+  lease_expires_at: string | null
 }
