@@ -9,7 +9,8 @@ import type { HostDriver } from '../src/compute/driver.ts'
 import { loadConfig, type Config, type Quotas } from '../src/config.ts'
 import { DEMO, seedDemo } from '../src/services/demo.ts'
 import { createServices, type Services } from '../src/services/index.ts'
-import { Database } from '../src/store/database.ts'
+import { Database, type Dialect } from '../src/store/database.ts'
+import { createTestDatabase } from './postgres.ts'
 
 /** A temporary directory removed when the test ends. */
 export function tempDir(t: TestContext, prefix = 'ecsd-test-'): string {
@@ -18,8 +19,13 @@ export function tempDir(t: TestContext, prefix = 'ecsd-test-'): string {
   return dir
 }
 
+/** Both databases ecsd runs on; service-level tests run once on each. */
+export const DIALECTS: readonly Dialect[] = ['sqlite', 'postgres']
+
 /** Options of a test application. */
 export interface TestAppOptions {
+  /** Which database; default SQLite. PostgreSQL gets a fresh database on the suite's server. */
+  dialect?: Dialect
   /** SQLite file; default a fresh file in a temp dir (real file, WAL, as in production). */
   file?: string
   driverLatencyMs?: number
@@ -37,11 +43,10 @@ export interface TestApp {
 }
 
 export async function buildTestApp(t: TestContext, options: TestAppOptions = {}): Promise<TestApp> {
-  const file = options.file ?? path.join(tempDir(t), 'ecsd.sqlite')
-  const base = loadConfig({ dataDir: path.dirname(file), driverLatencyMs: options.driverLatencyMs ?? 0, logLevel: 'silent' }, {})
+  const database = await openTestDatabase(t, options)
+  const base = loadConfig({ dataDir: tempDir(t), driverLatencyMs: options.driverLatencyMs ?? 0, logLevel: 'silent' }, {})
   const config: Config = { ...base, quotas: { ...base.quotas, ...options.quotas } }
   const logger = pino({ level: 'silent' })
-  const database = Database.sqlite({ file })
   await database.migrate()
   if (options.demo !== false) await seedDemo(database)
   const services = createServices(config, database, logger, options.driver)
@@ -52,6 +57,12 @@ export async function buildTestApp(t: TestContext, options: TestAppOptions = {})
     await database.close()
   })
   return { app, services, database, config }
+}
+
+/** An empty database of the requested dialect (not migrated); closed by the caller. */
+export async function openTestDatabase(t: TestContext, options: Pick<TestAppOptions, 'dialect' | 'file'> = {}): Promise<Database> {
+  if (options.dialect === 'postgres') return Database.postgres({ url: await createTestDatabase(t), poolSize: 8 })
+  return Database.sqlite({ file: options.file ?? path.join(tempDir(t), 'ecsd.sqlite') })
 }
 
 /** A request signed with a credential, as the SDK would send it. */

@@ -1,0 +1,44 @@
+/**
+ * The whole suite, as `npm test` runs it: type-check, start one real PostgreSQL for every test
+ * file, run every test file (or those named: `npm test -- test/x.test.ts`) (listed explicitly: Node 20's runner silently runs nothing when given
+ * a directory or a quoted glob of .ts files), stop PostgreSQL, exit with the runner's code.
+ */
+import { spawn, spawnSync } from 'node:child_process'
+import { readdirSync, statSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { POSTGRES_URL_VARIABLE, startPostgres } from '../test/postgres.ts'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+
+function testFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const full = path.join(dir, name)
+    if (statSync(full).isDirectory()) return testFiles(full)
+    return name.endsWith('.test.ts') ? [path.relative(root, full)] : []
+  })
+}
+
+const typecheck = spawnSync('npx', ['tsc', '--noEmit', '-p', '.'], { cwd: root, stdio: 'inherit' })
+if (typecheck.status !== 0) process.exit(typecheck.status ?? 1)
+
+// Arguments naming test files select them; any other argument goes to the test runner.
+const args = process.argv.slice(2)
+const chosen = args.filter((a) => a.endsWith('.test.ts'))
+const runnerFlags = args.filter((a) => !a.endsWith('.test.ts'))
+const files = chosen.length > 0 ? chosen : testFiles(path.join(root, 'test')).sort()
+if (files.length === 0) {
+  process.stderr.write('no test files found under test/\n')
+  process.exit(1)
+}
+
+const postgres = await startPostgres()
+const runner = spawn(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=600000', ...runnerFlags, ...files],
+  { cwd: root, stdio: 'inherit', env: { ...process.env, [POSTGRES_URL_VARIABLE]: postgres.url } },
+)
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => runner.kill(signal))
+const code = await new Promise<number>((resolve) => runner.once('exit', (c, s) => resolve(c ?? (s ? 1 : 0))))
+await postgres.stop()
+process.exit(code)
