@@ -4,6 +4,7 @@ import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
 import Fastify, { LogController } from 'fastify'
 import type { Logger } from 'pino'
+import { adminRoutes } from './api/admin/routes.ts'
 import { authenticate } from './api/auth/authenticate.ts'
 import { handleError } from './api/errors.ts'
 import { groupRoutes } from './api/huawei/groups.ts'
@@ -83,6 +84,7 @@ export function buildApp(services: Services, logger: Logger) {
     },
     { prefix: '/v1/:project_id' },
   )
+  app.register(adminRoutes, { services, prefix: '/admin' })
 
   app.addHook('onClose', async () => {
     await services.jobs.stop()

@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { ConfigError, loadConfig, sqliteFile, type Config, type ConfigFlags } from './config.ts'
 import { createLogger, subsystem } from './logger.ts'
 import { banner, startServer } from './server.ts'
+import { audit } from './services/audit.ts'
 import { Database } from './store/database.ts'
 
 function openDatabase(config: Config): Database {
@@ -71,6 +72,29 @@ program
     const database = openDatabase(config)
     await database.migrate()
     await database.close()
+  })
+
+program
+  .command('audit')
+  .description('check every invariant against the database; prints each violation, exits 1 if there is any')
+  .option('--data-dir <dir>', 'data directory (env ECSD_DATA_DIR, default ./data)')
+  .option('--database <url>', 'postgres://… (env ECSD_DATABASE_URL)')
+  .option('--json', 'print the violations as JSON')
+  .action(async (opts: ConfigFlags & { json?: boolean }) => {
+    const config = loadConfig({ ...opts, logLevel: 'warn' })
+    const database = openDatabase(config)
+    try {
+      const violations = await audit(database.db)
+      if (opts.json) process.stdout.write(`${JSON.stringify({ violations }, null, 2)}\n`)
+      else if (violations.length === 0) process.stdout.write('audit: 0 violations\n')
+      else {
+        for (const v of violations) process.stdout.write(`${v.invariant}: ${v.message}\n`)
+        process.stdout.write(`audit: ${violations.length} violation${violations.length === 1 ? '' : 's'}\n`)
+      }
+      process.exitCode = violations.length === 0 ? 0 : 1
+    } finally {
+      await database.close()
+    }
   })
 
 program.parseAsync().catch((err: unknown) => {

@@ -59,6 +59,10 @@ export async function banner(server: RunningServer): Promise<string> {
       `  AK          ${DEMO.accessKey}`,
       `  SK          ${DEMO.secretKey}`,
       '',
+      'Demo operator credential (admin routes, e.g. GET /admin/audit):',
+      `  AK          ${DEMO.adminAccessKey}`,
+      `  SK          ${DEMO.adminSecretKey}`,
+      '',
     )
   }
   return lines.join('\n')

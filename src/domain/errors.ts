@@ -140,6 +140,9 @@ export const createCountExceeded = (count: number, limit: number) =>
     `The number of ECSs to be created exceeds the maximum allowed limit: count ${count}, at most ${limit} per request.`,
   )
 
+export const adminOnly = (what: string) =>
+  new EcsError('Ecs.0003', 403, `You do not have permission to perform this operation: ${what} needs an operator (admin) credential.`)
+
 export const internalError = () =>
   new EcsError('Common.0001', 500, 'A system exception occurred. Retry later; the request id identifies this failure in the logs.')
 

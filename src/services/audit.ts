@@ -3,17 +3,29 @@ import type { Schema } from '../store/schema.ts'
 
 /** One broken invariant, with the ids needed to find it. */
 export interface Violation {
-  invariant: 'anti-affinity' | 'capacity' | 'membership-host' | 'job-finished'
+  invariant: 'anti-affinity' | 'capacity' | 'one-group' | 'membership-host' | 'job-finished'
   message: string
+}
+
+/** Audit settings. */
+export interface AuditOptions {
+  /**
+   * A RUNNING sub-job whose lease expired longer ago than this has no live owner: every replica
+   * sweeps for such jobs every second or so, so one left this long is stuck.
+   */
+  stuckAfterMs?: number
+  now?: Date
 }
 
 /**
  * Checks the invariants of the architecture against the database as it is, without trusting
- * the code that wrote it: distinct member hosts in anti-affinity groups, host free capacity
- * equal to capacity minus the allocations of its servers (and never negative), membership rows
- * on their server's host, and no sub-job RUNNING under a finished parent.
+ * the code that wrote it: distinct member hosts in anti-affinity groups; host free capacity
+ * equal to capacity minus the allocations of its servers, never overfilled; one group per
+ * server (also a unique index); membership rows on their server's host; and no job left
+ * RUNNING without an owner, or under a parent that already finished, or as a parent whose
+ * sub-jobs all finished.
  */
-export async function audit(db: Kysely<Schema>): Promise<Violation[]> {
+export async function audit(db: Kysely<Schema>, options: AuditOptions = {}): Promise<Violation[]> {
   const violations: Violation[] = []
 
   const shared = await db
@@ -56,6 +68,17 @@ export async function audit(db: Kysely<Schema>): Promise<Violation[]> {
     }
   }
 
+  const multiGroup = await db
+    .selectFrom('server_group_members')
+    .select('server_id')
+    .select((eb) => eb.fn.count<number | string>('group_id').as('groups'))
+    .groupBy('server_id')
+    .having((eb) => eb.fn.count('group_id'), '>', 1)
+    .execute()
+  for (const r of multiGroup) {
+    violations.push({ invariant: 'one-group', message: `server ${r.server_id} is a member of ${Number(r.groups)} groups` })
+  }
+
   const misplaced = await db
     .selectFrom('server_group_members as m')
     .innerJoin('servers as s', 's.id', 'm.server_id')
@@ -78,6 +101,34 @@ export async function audit(db: Kysely<Schema>): Promise<Violation[]> {
     .execute()
   for (const r of orphans) {
     violations.push({ invariant: 'job-finished', message: `sub-job ${r.id} is RUNNING under parent ${r.parent_id}, which is ${r.status}` })
+  }
+
+  const stuckBefore = new Date((options.now ?? new Date()).getTime() - (options.stuckAfterMs ?? 60_000)).toISOString()
+  const ownerless = await db
+    .selectFrom('jobs')
+    .select(['id', 'lease_owner', 'lease_expires_at'])
+    .where('status', '=', 'RUNNING')
+    .where('parent_id', 'is not', null)
+    .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', stuckBefore)]))
+    .execute()
+  for (const r of ownerless) {
+    violations.push({
+      invariant: 'job-finished',
+      message: `sub-job ${r.id} is RUNNING without a live owner (lease of ${r.lease_owner ?? 'nobody'} expired ${r.lease_expires_at ?? 'never set'})`,
+    })
+  }
+
+  const unclosed = await db
+    .selectFrom('jobs as parent')
+    .select('parent.id')
+    .where('parent.parent_id', 'is', null)
+    .where('parent.status', '=', 'RUNNING')
+    .where(({ not, exists, selectFrom }) =>
+      not(exists(selectFrom('jobs as sub').select('sub.id').whereRef('sub.parent_id', '=', 'parent.id').where('sub.status', 'in', ['RUNNING', 'INIT']))),
+    )
+    .execute()
+  for (const r of unclosed) {
+    violations.push({ invariant: 'job-finished', message: `job ${r.id} is RUNNING but none of its sub-jobs is` })
   }
   return violations
 }

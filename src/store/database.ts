@@ -97,13 +97,21 @@ export class Database {
     return Database.sqlite({ file: target.sqliteFile, ...(logger ? { logger } : {}) })
   }
 
-  /** Brings the schema to the latest migration; safe to call on every start. */
+  /**
+   * Brings the schema to the latest migration; safe to call on every start, by several
+   * processes at once. PostgreSQL: Kysely takes an advisory lock and runs the migrations in a
+   * transaction. SQLite: Kysely does neither, so the whole run happens inside one
+   * `BEGIN IMMEDIATE` on the single connection — other processes wait for it, and a crash
+   * half-way leaves no half-built schema.
+   */
   async migrate(): Promise<void> {
     const migrator = new Migrator({
       db: this.db,
       provider: { getMigrations: async () => migrationsFor(this.dialect) },
     })
+    if (this.dialect === 'sqlite') await sql`begin immediate`.execute(this.db)
     const { error, results } = await migrator.migrateToLatest()
+    if (this.dialect === 'sqlite') await sql.raw(error ? 'rollback' : 'commit').execute(this.db)
     for (const r of results ?? []) {
       if (r.status === 'Success') this.logger?.info({ migration: r.migrationName }, 'migration applied')
     }

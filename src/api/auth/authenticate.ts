@@ -7,6 +7,8 @@ import { parseAuthorization, verifySignature } from './signature.ts'
 export interface Principal {
   accessKey: string
   projectId: string
+  /** An operator credential, allowed on /admin routes. */
+  admin: boolean
 }
 
 declare module 'fastify' {
@@ -29,7 +31,7 @@ export async function authenticate(database: Database, req: FastifyRequest, path
   if ('error' in parsed) throw signatureRejected(parsed.error)
   const credential = await database.db
     .selectFrom('credentials')
-    .select(['secret_key', 'project_id'])
+    .select(['secret_key', 'project_id', 'admin'])
     .where('access_key', '=', parsed.accessKey)
     .executeTakeFirst()
   if (!credential) throw signatureRejected(`Get secretKey failed, ak: ${mask(parsed.accessKey)}, err: ak not exist`)
@@ -47,7 +49,7 @@ export async function authenticate(database: Database, req: FastifyRequest, path
   if (headerProject !== undefined && headerProject !== credential.project_id) {
     throw signatureRejected(`X-Project-Id ${String(headerProject)} is not the project of the credential ${mask(parsed.accessKey)}`)
   }
-  return { accessKey: parsed.accessKey, projectId: credential.project_id }
+  return { accessKey: parsed.accessKey, projectId: credential.project_id, admin: credential.admin === 1 }
 }
 
 /** Access keys are half-masked in messages, as the real gateway does. */
