@@ -6,8 +6,10 @@ import type { DriverCommand, HostDriver } from '../src/compute/driver.ts'
  */
 export class GateDriver implements HostDriver {
   private waiting: Array<{ command: DriverCommand; release: () => void }> = []
+  private open = false
 
   perform(command: DriverCommand): Promise<void> {
+    if (this.open) return Promise.resolve()
     return new Promise((release) => this.waiting.push({ command, release }))
   }
 
@@ -16,8 +18,12 @@ export class GateDriver implements HostDriver {
     return this.waiting.map((w) => w.command)
   }
 
-  /** Lets every held operation finish. */
+  /**
+   * Lets every held operation finish, and every later one pass at once (a job may not have
+   * reached the driver yet when the test releases it).
+   */
   releaseAll(): void {
+    this.open = true
     const all = this.waiting
     this.waiting = []
     for (const w of all) w.release()
