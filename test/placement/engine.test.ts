@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict'
-import path from 'node:path'
 import { describe, test } from 'node:test'
+import { sql } from 'kysely'
 import { PlacementEngine } from '../../src/placement/engine.ts'
 import { DEFAULT_FILTERS } from '../../src/placement/filters/index.ts'
 import { packScore, spreadScore } from '../../src/placement/scores/index.ts'
 import type { PlacementRequest } from '../../src/placement/types.ts'
 import { EcsError } from '../../src/domain/errors.ts'
-import { Database } from '../../src/store/database.ts'
-import { tempDir } from '../helper.ts'
+import type { Dialect } from '../../src/store/database.ts'
+import { DIALECTS, openTestDatabase } from '../helper.ts'
 import type { TestContext } from 'node:test'
 
 /** A seeded pseudo-random generator, so a failing case replays. */
@@ -21,13 +21,13 @@ function mulberry32(seed: number): () => number {
   }
 }
 
-async function fleet(t: TestContext, hosts: Array<{ name: string; az: string; free_vcpus: number; free_ram_mb: number; state?: string; enabled?: number }>) {
-  const database = Database.sqlite({ file: path.join(tempDir(t), 'p.sqlite') })
+async function fleet(t: TestContext, dialect: Dialect, hosts: Array<{ name: string; az: string; free_vcpus: number; free_ram_mb: number; state?: string; enabled?: number }>) {
+  const database = await openTestDatabase(t, { dialect })
   t.after(() => database.close())
   await database.migrate()
   const now = new Date().toISOString()
-  if (hosts.length > 0) {
-    await database.db.insertInto('hosts').values(hosts.map((h) => ({
+  for (let i = 0; i < hosts.length; i += 1000) {
+    await database.db.insertInto('hosts').values(hosts.slice(i, i + 1000).map((h) => ({
       id: h.name, name: h.name, az: h.az, vcpus: 32, ram_mb: 131072, cpu_allocation_ratio: 1, ram_allocation_ratio: 1,
       free_vcpus: h.free_vcpus, free_ram_mb: h.free_ram_mb, state: h.state ?? 'up', enabled: h.enabled ?? 1, created_at: now,
     }))).execute()
@@ -37,9 +37,9 @@ async function fleet(t: TestContext, hosts: Array<{ name: string; az: string; fr
 
 const request = (over: Partial<PlacementRequest> = {}): PlacementRequest => ({ vcpus: 2, ramMb: 4096, az: 'az1', groupHostIds: new Set(), subject: 'srv', ...over })
 
-describe('placement engine', () => {
+for (const dialect of DIALECTS) describe(`placement engine on ${dialect}`, () => {
   test('spread picks the emptiest host; pack the fullest that fits', async (t) => {
-    const database = await fleet(t, [
+    const database = await fleet(t, dialect, [
       { name: 'a', az: 'az1', free_vcpus: 32, free_ram_mb: 8192 },
       { name: 'b', az: 'az1', free_vcpus: 32, free_ram_mb: 131072 },
       { name: 'c', az: 'az1', free_vcpus: 32, free_ram_mb: 65536 },
@@ -52,7 +52,7 @@ describe('placement engine', () => {
   })
 
   test('the pick is random among the best subsetSize hosts only', async (t) => {
-    const database = await fleet(t, ['a', 'b', 'c', 'd', 'e'].map((name, i) => ({ name, az: 'az1', free_vcpus: 32, free_ram_mb: 131072 - i * 1024 })))
+    const database = await fleet(t, dialect, ['a', 'b', 'c', 'd', 'e'].map((name, i) => ({ name, az: 'az1', free_vcpus: 32, free_ram_mb: 131072 - i * 1024 })))
     const seen = new Set<string>()
     const random = mulberry32(7)
     const engine = new PlacementEngine({ filters: DEFAULT_FILTERS, score: spreadScore, subsetSize: 3, random })
@@ -61,7 +61,7 @@ describe('placement engine', () => {
   })
 
   test('anti-affinity, zone, state and capacity all exclude; the diagnosis counts each step', async (t) => {
-    const database = await fleet(t, [
+    const database = await fleet(t, dialect, [
       { name: 'a', az: 'az1', free_vcpus: 32, free_ram_mb: 131072 },
       { name: 'b', az: 'az1', free_vcpus: 1, free_ram_mb: 131072 },
       { name: 'c', az: 'az1', free_vcpus: 32, free_ram_mb: 131072, state: 'down' },
@@ -91,7 +91,7 @@ describe('placement engine', () => {
       state: random() < 0.1 ? 'down' : 'up',
       enabled: random() < 0.1 ? 0 : 1,
     }))
-    const database = await fleet(t, hosts)
+    const database = await fleet(t, dialect, hosts)
     const rows = await database.db.selectFrom('hosts').select(['id', 'name', 'az', 'vcpus', 'ram_mb', 'free_vcpus', 'free_ram_mb', 'state', 'enabled']).execute()
     for (let i = 0; i < 50; i++) {
       const req = request({
@@ -112,15 +112,27 @@ describe('placement engine', () => {
   })
 
   for (const az of ['az1', undefined]) {
-    test(`the candidate query walks a partial placement index, no sort, no scan (SQLite plan, az ${az ?? 'any'})`, async (t) => {
-      const database = await fleet(t, [])
+    test(`the candidate query walks a partial placement index, no sort, no scan (az ${az ?? 'any'})`, async (t) => {
+      // A fleet large enough that PostgreSQL's planner prefers the index on its own merits.
+      const hosts = Array.from({ length: dialect === 'postgres' ? 20_000 : 0 }, (_, i) => ({
+        name: `h${i}`, az: i % 2 === 0 ? 'az1' : 'az2', free_vcpus: i % 33, free_ram_mb: (i % 129) * 1024, enabled: i % 50 === 0 ? 0 : 1,
+      }))
+      const database = await fleet(t, dialect, hosts)
+      if (dialect === 'postgres') await sql`analyze hosts`.execute(database.db)
       for (const score of [spreadScore, packScore]) {
         const engine = new PlacementEngine({ filters: DEFAULT_FILTERS, score, subsetSize: 3 })
-        const compiled = engine.candidateQuery(database.db, request({ az, groupHostIds: new Set(['x', 'y']) })).compile()
-        const result = await database.db.executeQuery<{ detail: string }>({ ...compiled, sql: `explain query plan ${compiled.sql}` })
-        const plan = result.rows.map((r) => r.detail).join('\n')
-        assert.match(plan, az ? /USING INDEX hosts_candidates \(az=\? AND free_ram_mb>\?\)/ : /USING INDEX hosts_candidates_any_az/, plan)
-        assert.doesNotMatch(plan, /TEMP B-TREE|SCAN hosts$/m, plan)
+        const compiled = engine.candidateQuery(database.db, request({ az, groupHostIds: new Set(['h2', 'h4']) })).compile()
+        const plan = dialect === 'sqlite'
+          ? (await database.db.executeQuery<{ detail: string }>({ ...compiled, sql: `explain query plan ${compiled.sql}` })).rows.map((r) => r.detail).join('\n')
+          : (await database.db.executeQuery<{ 'QUERY PLAN': string }>({ ...compiled, sql: `explain ${compiled.sql}` })).rows.map((r) => r['QUERY PLAN']).join('\n')
+        const index = az ? 'hosts_candidates' : 'hosts_candidates_any_az'
+        if (dialect === 'sqlite') {
+          assert.match(plan, new RegExp(`USING INDEX ${index} \\(`), plan)
+          assert.doesNotMatch(plan, /TEMP B-TREE|SCAN hosts$/m, plan)
+        } else {
+          assert.match(plan, new RegExp(`Index Scan (Backward )?using ${index} on hosts`), plan)
+          assert.doesNotMatch(plan, /Seq Scan|Sort/, plan)
+        }
       }
     })
   }

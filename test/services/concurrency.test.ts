@@ -3,7 +3,7 @@ import path from 'node:path'
 import { describe, test } from 'node:test'
 import { audit } from '../../src/services/audit.ts'
 import { Database } from '../../src/store/database.ts'
-import { buildTestApp, createGroup, createServers, groupAction, stopServers, tempDir } from '../helper.ts'
+import { DIALECTS, buildTestApp, createGroup, createServers, groupAction, stopServers, tempDir } from '../helper.ts'
 import { demoPath, httpCall, httpWaitForJob, startEcsd } from '../process.ts'
 
 /**
@@ -15,25 +15,27 @@ const SERVERS = 24
 const HOSTS_IN_AZ = 8
 
 describe('simultaneous add_member on one group', () => {
-  test('in one process on a real SQLite file: distinct hosts, exact membership, clean audit', async (t) => {
-    const { app, database } = await buildTestApp(t, { quotas: { maxServerGroupMembers: 100 } })
-    const ids = await createServers(app, { count: SERVERS, availability_zone: 'az1', flavorRef: 's6.small.1' })
-    await stopServers(app, ids)
-    const g = await createGroup(app)
-    const results = await Promise.all(ids.map(async (id) => ({ id, res: await groupAction(app, g, 'add_member', id) })))
+  for (const dialect of DIALECTS) {
+    test(`in one process on ${dialect === 'sqlite' ? 'a real SQLite file' : 'PostgreSQL (pool of 8)'}: distinct hosts, exact membership, clean audit`, async (t) => {
+      const { app, database } = await buildTestApp(t, { dialect, quotas: { maxServerGroupMembers: 100 } })
+      const ids = await createServers(app, { count: SERVERS, availability_zone: 'az1', flavorRef: 's6.small.1' })
+      await stopServers(app, ids)
+      const g = await createGroup(app)
+      const results = await Promise.all(ids.map(async (id) => ({ id, res: await groupAction(app, g, 'add_member', id) })))
 
-    const accepted = results.filter((r) => r.res.statusCode === 200).map((r) => r.id)
-    const refused = results.filter((r) => r.res.statusCode !== 200)
-    assert.equal(accepted.length, HOSTS_IN_AZ)
-    for (const r of refused) {
-      assert.equal(r.res.statusCode, 400, r.res.body)
-      assert.equal((r.res.json() as { error: { code: string } }).error.code, 'Ecs.0319')
-    }
-    const members = await database.db.selectFrom('server_group_members as m').innerJoin('servers as s', 's.id', 'm.server_id').select(['m.server_id', 's.host_id']).where('m.group_id', '=', g).execute()
-    assert.deepEqual(new Set(members.map((m) => m.server_id)), new Set(accepted))
-    assert.equal(new Set(members.map((m) => m.host_id)).size, HOSTS_IN_AZ)
-    assert.deepEqual(await audit(database.db), [])
-  })
+      const accepted = results.filter((r) => r.res.statusCode === 200).map((r) => r.id)
+      const refused = results.filter((r) => r.res.statusCode !== 200)
+      assert.equal(accepted.length, HOSTS_IN_AZ)
+      for (const r of refused) {
+        assert.equal(r.res.statusCode, 400, r.res.body)
+        assert.equal((r.res.json() as { error: { code: string } }).error.code, 'Ecs.0319')
+      }
+      const members = await database.db.selectFrom('server_group_members as m').innerJoin('servers as s', 's.id', 'm.server_id').select(['m.server_id', 's.host_id']).where('m.group_id', '=', g).execute()
+      assert.deepEqual(new Set(members.map((m) => m.server_id)), new Set(accepted))
+      assert.equal(new Set(members.map((m) => m.host_id)).size, HOSTS_IN_AZ)
+      assert.deepEqual(await audit(database.db), [])
+    })
+  }
 
   test('against a real server process over HTTP: the same guarantees', async (t) => {
     const dataDir = tempDir(t)
