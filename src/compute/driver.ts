@@ -30,7 +30,9 @@ export class SimulatedDriver implements HostDriver {
   constructor(private readonly options: SimulatedDriverOptions) {}
 
   async perform(command: DriverCommand): Promise<void> {
-    if (this.options.latencyMs > 0) await new Promise((r) => setTimeout(r, this.options.latencyMs))
+    // Unref'd: an operation in flight must not keep a stopping process alive (its job's lease is
+    // handed back and the next runner repeats the step).
+    if (this.options.latencyMs > 0) await new Promise((r) => setTimeout(r, this.options.latencyMs).unref())
     const fault = this.options.fault?.(command)
     if (fault !== undefined) throw new Error(fault)
   }

@@ -73,3 +73,20 @@ test('after kill -9: acknowledged changes are there, and an interrupted job is r
   assert.deepEqual(running, [])
   assert.deepEqual(await audit(database.db), [])
 })
+
+test('a clean stop hands back the leases of unfinished jobs, so the next start resumes them at once', async (t) => {
+  const dataDir = tempDir(t)
+  const env = { ECSD_JOB_LEASE_MS: '600000', ECSD_JOB_SWEEP_MS: '100' }
+  const first = await startEcsd(dataDir, ['--driver-latency-ms', '600000'], env)
+  t.after(() => first.stop('SIGKILL'))
+  const created = await httpCall(first.url, 'POST', demoPath('/cloudservers'), server())
+  const { job_id } = created.body as { job_id: string }
+  const stoppedAt = Date.now()
+  assert.equal(await first.stop('SIGTERM'), 0)
+  assert.ok(Date.now() - stoppedAt < 10_000, 'SIGTERM does not wait for the ten-minute driver step')
+
+  const second = await startEcsd(dataDir, ['--driver-latency-ms', '0'], env)
+  t.after(() => second.stop('SIGKILL'))
+  assert.equal(await httpWaitForJob(second.url, job_id, 10_000), 'SUCCESS', 'resumed long before the ten-minute lease would expire')
+  await second.stop()
+})
