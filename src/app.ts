@@ -7,9 +7,12 @@ import type { Logger } from 'pino'
 import { adminRoutes } from './api/admin/routes.ts'
 import { authenticate } from './api/auth/authenticate.ts'
 import { handleError } from './api/errors.ts'
+import { identityRoutes } from './api/identity/routes.ts'
+import { jsonDepthExceeds, MAX_JSON_DEPTH } from './api/json.ts'
+import rateLimit from '@fastify/rate-limit'
 import { groupRoutes } from './api/huawei/groups.ts'
 import { serverRoutes } from './api/huawei/servers.ts'
-import { apiNotFound, invalidParameter } from './domain/errors.ts'
+import { apiNotFound, EcsError, invalidParameter } from './domain/errors.ts'
 import type { Services } from './services/index.ts'
 
 /** Largest accepted request body. */
@@ -27,6 +30,8 @@ export function buildApp(services: Services, logger: Logger) {
     genReqId: () => randomUUID().replaceAll('-', ''),
     requestIdHeader: false,
     bodyLimit: BODY_LIMIT_BYTES,
+    // A client that trickles its request in is cut off (slowloris), keep-alive or not.
+    requestTimeout: services.config.requestTimeoutMs,
     // One access-log line per request (onResponse below) instead of fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { ignoreTrailingSlash: false },
@@ -55,8 +60,13 @@ export function buildApp(services: Services, logger: Logger) {
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body: Buffer, done) => {
     req.rawBody = body
     if (body.length === 0) return done(null, undefined)
+    const text = body.toString('utf8')
+    if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
+      req.bodyProblem = `the request body nests objects or arrays deeper than ${MAX_JSON_DEPTH} levels`
+      return done(null, undefined)
+    }
     try {
-      done(null, JSON.parse(body.toString('utf8')))
+      done(null, JSON.parse(text))
     } catch (err) {
       req.bodyProblem = `the request body is not valid JSON (${(err as Error).message})`
       done(null, undefined)
@@ -73,10 +83,24 @@ export function buildApp(services: Services, logger: Logger) {
     throw apiNotFound(req.method, req.url.split('?')[0] ?? req.url)
   })
 
+  const { rateLimit: max, rateLimitWindowMs } = services.config
+  if (max > 0) {
+    // Counted per credential after authentication (preHandler), so one tenant's burst cannot
+    // exhaust another's allowance; unauthenticated routes count per client address.
+    app.register(rateLimit, {
+      hook: 'preHandler',
+      max,
+      timeWindow: rateLimitWindowMs,
+      keyGenerator: (req) => req.principal?.accessKey ?? `ip:${req.ip}`,
+      errorResponseBuilder: (_req, ctx) =>
+        new EcsError('Common.1503', 429, `Api flow control Error because this credential exceeded ${ctx.max} requests per ${rateLimitWindowMs} ms; retry after ${ctx.after}.`),
+    })
+  }
+
   app.register(
     async (v1) => {
       v1.addHook('preValidation', async (req) => {
-        req.principal = await authenticate(services.database, req, (req.params as { project_id?: string }).project_id)
+        req.principal = await authenticate(services.identity, req, (req.params as { project_id?: string }).project_id)
         if (req.bodyProblem !== undefined) throw invalidParameter(req.bodyProblem)
       })
       await v1.register(groupRoutes, { services })
@@ -85,6 +109,7 @@ export function buildApp(services: Services, logger: Logger) {
     { prefix: '/v1/:project_id' },
   )
   app.register(adminRoutes, { services, prefix: '/admin' })
+  app.register(identityRoutes, { services, prefix: '/v3' })
 
   app.addHook('onClose', async () => {
     await services.jobs.stop()

@@ -34,6 +34,17 @@ export interface Config {
   /** How often each replica looks for jobs whose lease expired. */
   jobSweepMs: number
   logLevel: string
+  /** `ECSD_MASTER_KEY` (64 hex or base64 of 32 bytes); when absent the key file is used. */
+  masterKey: string | undefined
+  /** Where the generated master key lives (default `<dataDir>/master.key`, mode 0600). */
+  masterKeyFile: string
+  /** Lifetime of Identity v3 tokens. */
+  tokenTtlMs: number
+  /** Requests per credential per `rateLimitWindowMs`, per process; 0 turns the limit off. */
+  rateLimit: number
+  rateLimitWindowMs: number
+  /** Longest time a request may take before its connection is closed. */
+  requestTimeoutMs: number
   quotas: Quotas
   placement: { score: PlacementScore; subsetSize: number }
 }
@@ -94,6 +105,12 @@ export function loadConfig(flags: ConfigFlags = {}, rawEnv: NodeJS.ProcessEnv = 
     jobLeaseMs: int('ECSD_JOB_LEASE_MS', undefined, 10_000, 100, 3_600_000),
     jobSweepMs: int('ECSD_JOB_SWEEP_MS', undefined, 1_000, 10, 600_000),
     logLevel: flags.logLevel ?? env.ECSD_LOG_LEVEL ?? 'info',
+    masterKey: env.ECSD_MASTER_KEY,
+    masterKeyFile: path.resolve(env.ECSD_MASTER_KEY_FILE ?? path.join(flags.dataDir ?? env.ECSD_DATA_DIR ?? './data', 'master.key')),
+    tokenTtlMs: int('ECSD_TOKEN_TTL_S', undefined, 3600, 60, 7 * 24 * 3600) * 1000,
+    rateLimit: int('ECSD_RATE_LIMIT', undefined, 5000, 0, 100_000_000),
+    rateLimitWindowMs: int('ECSD_RATE_LIMIT_WINDOW_MS', undefined, 1000, 100, 3_600_000),
+    requestTimeoutMs: int('ECSD_REQUEST_TIMEOUT_MS', undefined, 30_000, 1000, 3_600_000),
     quotas: {
       maxServerGroups: int('ECSD_QUOTA_SERVER_GROUPS', undefined, DEFAULT_QUOTAS.maxServerGroups, 0, 1_000_000),
       maxServerGroupMembers: int('ECSD_QUOTA_SERVER_GROUP_MEMBERS', undefined, DEFAULT_QUOTAS.maxServerGroupMembers, 1, 1_000_000),

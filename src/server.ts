@@ -3,6 +3,7 @@ import { buildApp, type App } from './app.ts'
 import { sqliteFile, type Config } from './config.ts'
 import { createLogger, subsystem } from './logger.ts'
 import { DEMO, seedDemo } from './services/demo.ts'
+import { loadMasterKey, SecretBox } from './services/identity/secrets.ts'
 import { createServices, type Services } from './services/index.ts'
 import { Database } from './store/database.ts'
 
@@ -22,9 +23,13 @@ export interface RunningServer {
 export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
   const database = Database.open({ url: config.databaseUrl, sqliteFile: sqliteFile(config), poolSize: config.databasePoolSize, logger: subsystem(logger, 'db') })
   await database.migrate()
-  const seeded = config.demo ? await seedDemo(database) : false
+  const box = new SecretBox(loadMasterKey({ value: config.masterKey, file: config.masterKeyFile }))
+  const seeded = config.demo ? await seedDemo(database, box) : false
   if (seeded) logger.info('demo project, credential, fleet and flavors created')
-  const services = createServices(config, database, logger)
+  const services = createServices(config, database, logger, box)
+  const sealed = await services.identity.sealPlaintextSecrets()
+  if (sealed > 0) logger.info({ sealed }, 'credential secrets stored in plaintext were sealed with the master key')
+  await services.identity.checkMasterKey()
   services.jobs.start()
   const app = buildApp(services, logger)
   await app.listen({ host: config.host, port: config.port })

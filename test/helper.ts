@@ -8,6 +8,7 @@ import { buildApp, type App } from '../src/app.ts'
 import type { HostDriver } from '../src/compute/driver.ts'
 import { loadConfig, type Config, type Quotas } from '../src/config.ts'
 import { DEMO, seedDemo } from '../src/services/demo.ts'
+import { SecretBox } from '../src/services/identity/secrets.ts'
 import { createServices, type Services } from '../src/services/index.ts'
 import { Database, type Dialect } from '../src/store/database.ts'
 import { createTestDatabase } from './postgres.ts'
@@ -18,6 +19,9 @@ export function tempDir(t: TestContext, prefix = 'ecsd-test-'): string {
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   return dir
 }
+
+/** The master key of test applications. */
+export const TEST_MASTER_KEY = Buffer.alloc(32, 7)
 
 /** Both databases ecsd runs on; service-level tests run once on each. */
 export const DIALECTS: readonly Dialect[] = ['sqlite', 'postgres']
@@ -48,8 +52,9 @@ export async function buildTestApp(t: TestContext, options: TestAppOptions = {})
   const config: Config = { ...base, quotas: { ...base.quotas, ...options.quotas } }
   const logger = pino({ level: 'silent' })
   await database.migrate()
-  if (options.demo !== false) await seedDemo(database)
-  const services = createServices(config, database, logger, options.driver)
+  const box = new SecretBox(TEST_MASTER_KEY)
+  if (options.demo !== false) await seedDemo(database, box)
+  const services = createServices(config, database, logger, box, options.driver)
   const app = buildApp(services, logger)
   await app.ready()
   t.after(async () => {

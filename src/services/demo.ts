@@ -1,4 +1,5 @@
 import type { Database } from '../store/database.ts'
+import type { SecretBox } from './identity/secrets.ts'
 import { nowIso } from './time.ts'
 
 /** The demo tenant and its credential, printed at start-up of the embedded default. */
@@ -30,7 +31,7 @@ export const DEMO_FLAVORS = [
  * Creates the demo project, credential, fleet and flavors if the database has no project yet.
  * Returns whether it did, so a restart never duplicates or resets anything.
  */
-export async function seedDemo(database: Database): Promise<boolean> {
+export async function seedDemo(database: Database, box: SecretBox): Promise<boolean> {
   return database.transaction(async ({ db }) => {
     const anyProject = await db.selectFrom('projects').select('id').limit(1).executeTakeFirst()
     if (anyProject) return false
@@ -39,8 +40,8 @@ export async function seedDemo(database: Database): Promise<boolean> {
     await db
       .insertInto('credentials')
       .values([
-        { access_key: DEMO.accessKey, secret_key: DEMO.secretKey, project_id: DEMO.projectId, created_at: now, admin: 0 },
-        { access_key: DEMO.adminAccessKey, secret_key: DEMO.adminSecretKey, project_id: DEMO.projectId, created_at: now, admin: 1 },
+        { access_key: DEMO.accessKey, secret_key: box.seal(DEMO.secretKey, DEMO.accessKey), project_id: DEMO.projectId, created_at: now, admin: 0, description: 'demo', revoked_at: null },
+        { access_key: DEMO.adminAccessKey, secret_key: box.seal(DEMO.adminSecretKey, DEMO.adminAccessKey), project_id: DEMO.projectId, created_at: now, admin: 1, description: 'demo operator', revoked_at: null },
       ])
       .execute()
     await db

@@ -7,6 +7,8 @@ import { DEFAULT_FILTERS } from '../placement/filters/index.ts'
 import { SCORES } from '../placement/scores/index.ts'
 import type { Database } from '../store/database.ts'
 import { GroupService } from './groups.ts'
+import { IdentityService } from './identity/index.ts'
+import type { SecretBox } from './identity/secrets.ts'
 import { JobRunner } from './jobs.ts'
 import { ServerService } from './servers.ts'
 
@@ -18,10 +20,12 @@ export interface Services {
   jobs: JobRunner
   groups: GroupService
   servers: ServerService
+  identity: IdentityService
+  config: Config
 }
 
 /** Wires the services over a database; `driver` defaults to the simulated one. */
-export function createServices(config: Config, database: Database, logger: Logger, driver?: HostDriver): Services {
+export function createServices(config: Config, database: Database, logger: Logger, box: SecretBox, driver?: HostDriver): Services {
   const placement = new PlacementEngine({
     filters: DEFAULT_FILTERS,
     score: SCORES[config.placement.score],
@@ -38,5 +42,7 @@ export function createServices(config: Config, database: Database, logger: Logge
     jobs,
     groups: new GroupService({ ...deps, logger: subsystem(logger, 'groups') }),
     servers: new ServerService({ ...deps, jobs }),
+    identity: new IdentityService(database, box, config.tokenTtlMs),
+    config,
   }
 }

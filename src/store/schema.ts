@@ -1,6 +1,7 @@
 import type { CredentialTable } from './tables/credentials.ts'
 import type { FlavorTable } from './tables/flavors.ts'
 import type { HostTable } from './tables/hosts.ts'
+import type { AuthFailureTable, TokenTable, UserTable } from './tables/identity.ts'
 import type { JobTable } from './tables/jobs.ts'
 import type { ProjectTable } from './tables/projects.ts'
 import type { ServerGroupMemberTable, ServerGroupTable } from './tables/server-groups.ts'
@@ -16,4 +17,7 @@ export interface Schema {
   server_groups: ServerGroupTable
   server_group_members: ServerGroupMemberTable
   jobs: JobTable
+  users: UserTable
+  tokens: TokenTable
+  auth_failures: AuthFailureTable
 }

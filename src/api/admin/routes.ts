@@ -1,16 +1,106 @@
-import type { FastifyPluginAsync } from 'fastify'
-import { adminOnly } from '../../domain/errors.ts'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { adminOnly, EcsError, invalidParameter } from '../../domain/errors.ts'
 import { audit } from '../../services/audit.ts'
+import { IdentityError, type CredentialInfo } from '../../services/identity/index.ts'
 import type { Services } from '../../services/index.ts'
 import { authenticate } from '../auth/authenticate.ts'
 
-/** Operator routes under /admin: signed like every other request, and only with an admin credential. */
-export const adminRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
+const ProjectParams = Type.Object({ project_id: Type.String({ maxLength: 64 }) }, { additionalProperties: false })
+const CreateProject = Type.Object(
+  { project: Type.Object({ name: Type.String({ minLength: 1, maxLength: 255 }) }, { additionalProperties: false }) },
+  { additionalProperties: false },
+)
+const CreateCredential = Type.Object(
+  {
+    credential: Type.Object(
+      { admin: Type.Optional(Type.Boolean()), description: Type.Optional(Type.String({ maxLength: 255 })) },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+)
+const CreateUser = Type.Object(
+  {
+    user: Type.Object(
+      { name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._@-]+$' }), password: Type.String({ minLength: 8, maxLength: 1024 }), admin: Type.Optional(Type.Boolean()) },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+)
+
+/** Credentials as the admin API lists them (Huawei IAM's field names); never the secret. */
+function credentialBody(c: CredentialInfo) {
+  return {
+    access: c.accessKey,
+    project_id: c.projectId,
+    admin: c.admin,
+    description: c.description,
+    status: c.revokedAt === null ? 'active' : 'revoked',
+    created_at: c.createdAt,
+    ...(c.revokedAt === null ? {} : { revoked_at: c.revokedAt }),
+  }
+}
+
+function fromIdentityError(err: unknown): never {
+  if (err instanceof IdentityError) {
+    if (err.reason === 'not-found') throw new EcsError('Ecs.0005', 404, err.message)
+    if (err.reason === 'conflict') throw new EcsError('Ecs.0005', 409, err.message)
+    throw invalidParameter(err.message)
+  }
+  throw err
+}
+
+/**
+ * Operator routes under /admin: signed like every other request, and only with an admin
+ * credential (or an admin user's token). Secrets appear once, in the answer that creates them.
+ */
+export const adminRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  const { identity } = services
   app.addHook('preValidation', async (req) => {
-    req.principal = await authenticate(services.database, req, undefined)
+    req.principal = await authenticate(identity, req, undefined)
     if (!req.principal.admin) throw adminOnly(`${req.method} ${req.url.split('?')[0] ?? ''}`)
+    if (req.bodyProblem !== undefined) throw invalidParameter(req.bodyProblem)
   })
 
   /** Every invariant checked against the database; 200 with the list (empty when all hold). */
   app.get('/audit', async () => ({ violations: await audit(services.database.db) }))
+
+  /** The host inventory with free capacity. */
+  app.get('/hosts', async () => {
+    const hosts = await services.database.db.selectFrom('hosts').selectAll().orderBy('az').orderBy('name').execute()
+    return { hosts: hosts.map((h) => ({ id: h.id, name: h.name, availability_zone: h.az, state: h.state, enabled: h.enabled === 1, vcpus: h.vcpus, ram_mb: h.ram_mb, free_vcpus: h.free_vcpus, free_ram_mb: h.free_ram_mb })) }
+  })
+
+  app.get('/projects', async () => ({ projects: (await identity.listProjects()).map((p) => ({ id: p.id, name: p.name, created_at: p.createdAt })) }))
+
+  app.post('/projects', { schema: { body: CreateProject } }, async (req, reply) => {
+    const p = await identity.createProject(req.body.project.name).catch(fromIdentityError)
+    return reply.code(201).send({ project: { id: p.id, name: p.name, created_at: p.createdAt } })
+  })
+
+  app.get('/projects/:project_id/credentials', { schema: { params: ProjectParams } }, async (req) => ({
+    credentials: (await identity.listCredentials(req.params.project_id)).map(credentialBody),
+  }))
+
+  app.post('/projects/:project_id/credentials', { schema: { params: ProjectParams, body: CreateCredential } }, async (req, reply) => {
+    const { admin, description } = req.body.credential
+    const c = await identity
+      .createCredential(req.params.project_id, { ...(admin === undefined ? {} : { admin }), ...(description === undefined ? {} : { description }) })
+      .catch(fromIdentityError)
+    // The one and only time the secret leaves ecsd.
+    return reply.code(201).header('cache-control', 'no-store').send({ credential: { ...credentialBody(c), secret: c.secretKey } })
+  })
+
+  app.delete('/credentials/:access_key', { schema: { params: Type.Object({ access_key: Type.String({ maxLength: 64 }) }, { additionalProperties: false }) } }, async (req, reply) => {
+    await identity.revokeCredential(req.params.access_key).catch(fromIdentityError)
+    return reply.code(204).send()
+  })
+
+  app.post('/projects/:project_id/users', { schema: { params: ProjectParams, body: CreateUser } }, async (req, reply) => {
+    const { name, password, admin } = req.body.user
+    const u = await identity.createUser(req.params.project_id, name, password, admin ?? false).catch(fromIdentityError)
+    return reply.code(201).send({ user: { id: u.id, name: u.name, project_id: u.projectId } })
+  })
 }

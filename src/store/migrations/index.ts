@@ -2,6 +2,7 @@ import type { Migration } from 'kysely'
 import type { Dialect } from '../database.ts'
 import * as init from './0001-init.ts'
 import * as jobLeases from './0002-job-leases-and-admin.ts'
+import * as identity from './0004-identity.ts'
 
 /** A migration that may need to know which dialect it runs on. */
 interface DialectMigration {
@@ -11,6 +12,7 @@ interface DialectMigration {
 const ordered: Record<string, DialectMigration> = {
   '0001-init': init,
   '0002-job-leases-and-admin': jobLeases,
+  '0004-identity': identity,
 }
 
 /**

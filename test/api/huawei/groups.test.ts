@@ -274,12 +274,12 @@ for (const dialect of DIALECTS) {
       })
 
       test('another project cannot see the server: 404 as for a random id', async (t) => {
-        const { app, database } = await buildTestApp(t, { dialect })
+        const { app, services } = await buildTestApp(t, { dialect })
         const [id] = await createServers(app)
         await stopServers(app, [id!])
         const other = { projectId: 'fedcba9876543210fedcba9876543210', accessKey: 'OTHERAK0000000000001', secretKey: 'other-secret' }
-        await database.db.insertInto('projects').values({ id: other.projectId, name: 'other', created_at: new Date().toISOString() }).execute()
-        await database.db.insertInto('credentials').values({ access_key: other.accessKey, secret_key: other.secretKey, project_id: other.projectId, created_at: new Date().toISOString(), admin: 0 }).execute()
+        await services.identity.createProject('other', other.projectId)
+        await services.identity.createCredential(other.projectId, { accessKey: other.accessKey, secretKey: other.secretKey })
         const res = await call(app, { method: 'POST', url: `/v1/${other.projectId}/cloudservers/os-server-groups`, body: { server_group: { name: 'x', policies: ['anti-affinity'] } }, ...other })
         const g = (res.json() as { server_group: { id: string } }).server_group.id
         const add = await call(app, { method: 'POST', url: `/v1/${other.projectId}/cloudservers/os-server-groups/${g}/action`, body: { add_member: { instance_uuid: id } }, ...other })

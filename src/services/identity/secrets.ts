@@ -1,0 +1,70 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+
+const VERSION = 'v1'
+
+/** A master key that cannot be used; the message says what to fix. */
+export class MasterKeyError extends Error {
+  override name = 'MasterKeyError'
+}
+
+/**
+ * Encrypts credential secrets at rest with AES-256-GCM under the master key. A stored secret
+ * is `v1:<iv>:<tag>:<ciphertext>` (base64url parts); the access key is bound in as additional
+ * authenticated data, so a ciphertext copied onto another credential row does not decrypt.
+ */
+export class SecretBox {
+  constructor(private readonly key: Buffer) {
+    if (key.length !== 32) throw new MasterKeyError(`the master key must be 32 bytes, got ${key.length}`)
+  }
+
+  seal(plaintext: string, boundTo: string): string {
+    const iv = randomBytes(12)
+    const cipher = createCipheriv('aes-256-gcm', this.key, iv)
+    cipher.setAAD(Buffer.from(boundTo, 'utf8'))
+    const data = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()])
+    return [VERSION, iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), data.toString('base64url')].join(':')
+  }
+
+  /** Returns the plaintext, or undefined when the value was not sealed by this key for `boundTo`. */
+  open(sealed: string, boundTo: string): string | undefined {
+    const [version, iv, tag, data] = sealed.split(':')
+    if (version !== VERSION || iv === undefined || tag === undefined || data === undefined) return undefined
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url'))
+      decipher.setAAD(Buffer.from(boundTo, 'utf8'))
+      decipher.setAuthTag(Buffer.from(tag, 'base64url'))
+      return Buffer.concat([decipher.update(Buffer.from(data, 'base64url')), decipher.final()]).toString('utf8')
+    } catch {
+      return undefined
+    }
+  }
+
+  /** Whether a stored value is sealed (as opposed to a plaintext secret from before encryption). */
+  static isSealed(value: string): boolean {
+    return value.startsWith(`${VERSION}:`)
+  }
+}
+
+/**
+ * The master key: `ECSD_MASTER_KEY` (64 hex characters or base64 of 32 bytes) when given;
+ * otherwise the key file (default `<data dir>/master.key`), created with mode 0600 on first
+ * use. Replicas sharing a PostgreSQL database must share the key — give them the same
+ * `ECSD_MASTER_KEY` (or the same file).
+ */
+export function loadMasterKey(options: { value: string | undefined; file: string }): Buffer {
+  if (options.value !== undefined) return parseKey(options.value, 'ECSD_MASTER_KEY')
+  if (existsSync(options.file)) return parseKey(readFileSync(options.file, 'utf8').trim(), options.file)
+  mkdirSync(path.dirname(options.file), { recursive: true })
+  const key = randomBytes(32)
+  writeFileSync(options.file, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' })
+  chmodSync(options.file, 0o600)
+  return key
+}
+
+function parseKey(text: string, source: string): Buffer {
+  const key = /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, 'hex') : Buffer.from(text, 'base64')
+  if (key.length !== 32) throw new MasterKeyError(`${source} must hold 32 bytes as 64 hex characters or base64`)
+  return key
+}
