@@ -1,8 +1,11 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
+import { registerIdentityCommands } from './cli/identity.ts'
 import { ConfigError, loadConfig, sqliteFile, type Config, type ConfigFlags } from './config.ts'
 import { createLogger, subsystem } from './logger.ts'
 import { banner, startServer } from './server.ts'
 import { audit } from './services/audit.ts'
+import { IdentityError } from './services/identity/index.ts'
+import { MasterKeyError } from './services/identity/secrets.ts'
 import { Database } from './store/database.ts'
 
 function openDatabase(config: Config): Database {
@@ -97,8 +100,10 @@ program
     }
   })
 
+registerIdentityCommands(program)
+
 program.parseAsync().catch((err: unknown) => {
-  if (err instanceof ConfigError) {
+  if (err instanceof ConfigError || err instanceof IdentityError || err instanceof MasterKeyError) {
     process.stderr.write(`ecsd: ${err.message}\n`)
     process.exit(2)
   }
