@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { Ajv } from 'ajv'
+import { Ajv, type ErrorObject } from 'ajv'
 import addFormats from 'ajv-formats'
 import Fastify, { LogController } from 'fastify'
 import type { Logger } from 'pino'
@@ -8,12 +8,15 @@ import { adminRoutes } from './api/admin/routes.ts'
 import { authenticate } from './api/auth/authenticate.ts'
 import { handleError } from './api/errors.ts'
 import { identityRoutes } from './api/identity/routes.ts'
-import { jsonDepthExceeds, MAX_JSON_DEPTH } from './api/json.ts'
+import { jsonDepthExceeds, MAX_JSON_DEPTH, unstorableText } from './api/json.ts'
 import rateLimit from '@fastify/rate-limit'
 import { groupRoutes } from './api/huawei/groups.ts'
 import { serverRoutes } from './api/huawei/servers.ts'
 import { apiNotFound, EcsError, invalidParameter } from './domain/errors.ts'
 import type { Services } from './services/index.ts'
+
+/** Longest path segment routed; ids are at most 64 characters. */
+export const MAX_PATH_PARAMETER_LENGTH = 100
 
 /** Largest accepted request body. */
 export const BODY_LIMIT_BYTES = 1024 * 1024
@@ -34,7 +37,13 @@ export function buildApp(services: Services, logger: Logger) {
     requestTimeout: services.config.requestTimeoutMs,
     // One access-log line per request (onResponse below) instead of fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
-    routerOptions: { ignoreTrailingSlash: false },
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: MAX_PATH_PARAMETER_LENGTH },
+    // Errors found while routing (an over-long or badly encoded path) skip the hooks, so the
+    // request id is set here and the answer goes through the one error handler.
+    frameworkErrors: (err, req, reply) => {
+      reply.header('x-request-id', req.id)
+      handleError(err, req, reply)
+    },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // Bodies are validated strictly (no coercion, unknown fields rejected); query strings and
@@ -43,7 +52,26 @@ export function buildApp(services: Services, logger: Logger) {
   const strict = new Ajv({ removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: true })
   const lenient = new Ajv({ removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false })
   for (const ajv of [strict, lenient]) addFormats.default(ajv)
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : lenient).compile(schema))
+  app.setValidatorCompiler(({ schema, httpPart }) => {
+    if (httpPart === 'body') return strict.compile(schema)
+    const validate = lenient.compile(schema)
+    // ajv coerces "1e309" to Infinity and lets it through numeric bounds; text turned into a
+    // number must be a safe integer, or it would reach SQL as LIMIT/OFFSET Infinity.
+    const checked = (data: unknown) => {
+      const ok = validate(data)
+      checked.errors = validate.errors ?? null
+      if (!ok || data === null || typeof data !== 'object') return ok
+      for (const [key, value] of Object.entries(data)) {
+        if (typeof value === 'number' && !Number.isSafeInteger(value)) {
+          checked.errors = [{ instancePath: `/${key}`, schemaPath: '', keyword: 'type', params: {}, message: 'must be an integer below 2^53' }]
+          return false
+        }
+      }
+      return true
+    }
+    checked.errors = null as ErrorObject[] | null
+    return checked
+  })
 
   app.decorateRequest('rawBody', undefined)
   app.decorateRequest('bodyProblem', undefined)
@@ -63,6 +91,11 @@ export function buildApp(services: Services, logger: Logger) {
     const text = body.toString('utf8')
     if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
       req.bodyProblem = `the request body nests objects or arrays deeper than ${MAX_JSON_DEPTH} levels`
+      return done(null, undefined)
+    }
+    const unstorable = unstorableText({ bodyText: text })
+    if (unstorable !== undefined) {
+      req.bodyProblem = unstorable
       return done(null, undefined)
     }
     try {
@@ -101,7 +134,8 @@ export function buildApp(services: Services, logger: Logger) {
     async (v1) => {
       v1.addHook('preValidation', async (req) => {
         req.principal = await authenticate(services.identity, req, (req.params as { project_id?: string }).project_id)
-        if (req.bodyProblem !== undefined) throw invalidParameter(req.bodyProblem)
+        const problem = req.bodyProblem ?? unstorableText({ params: req.params, query: req.query })
+        if (problem !== undefined) throw invalidParameter(problem)
       })
       await v1.register(groupRoutes, { services })
       await v1.register(serverRoutes, { services })

@@ -13,6 +13,11 @@ export class GateDriver implements HostDriver {
     return new Promise((release) => this.waiting.push({ command, release }))
   }
 
+  /** Holds every later operation again (those already released stay released). */
+  hold(): void {
+    this.open = false
+  }
+
   /** Operations currently held. */
   get held(): DriverCommand[] {
     return this.waiting.map((w) => w.command)

@@ -178,10 +178,16 @@ export function groupAction(app: App, groupId: string, action: 'add_member' | 'r
   })
 }
 
-/** A full copy of every table, to prove a rejected request changed nothing. */
+/**
+ * A full copy of every table, to prove a rejected request changed nothing. Job lease expiries
+ * are left out: a runner renews them as a heartbeat while a host operation is in flight.
+ */
 export async function snapshot(database: Database): Promise<Record<string, unknown[]>> {
-  const tables = ['projects', 'credentials', 'hosts', 'flavors', 'servers', 'server_groups', 'server_group_members', 'jobs'] as const
+  const tables = ['projects', 'credentials', 'hosts', 'flavors', 'servers', 'server_groups', 'server_group_members', 'jobs', 'users'] as const
   const out: Record<string, unknown[]> = {}
-  for (const t of tables) out[t] = await database.db.selectFrom(t).selectAll().orderBy(t === 'credentials' ? 'access_key' : t === 'server_group_members' ? 'server_id' : 'id').execute()
+  for (const t of tables) {
+    const rows = await database.db.selectFrom(t).selectAll().orderBy(t === 'credentials' ? 'access_key' : t === 'server_group_members' ? 'server_id' : 'id').execute()
+    out[t] = t === 'jobs' ? rows.map((r) => ({ ...r, lease_expires_at: undefined })) : rows
+  }
   return out
 }

@@ -58,7 +58,11 @@ export function handleError(err: unknown, req: FastifyRequest, reply: FastifyRep
     ecs = bodyMissing ? emptyBody() : invalidParameter(describeValidation(err))
   } else {
     const fe = err as Partial<FastifyError>
-    if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    if (fe.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+      ecs = new EcsError('Ecs.0005', 414, 'Invalid parameter values: a path parameter is longer than 100 characters; ids have at most 64.')
+    } else if (fe.code === 'FST_ERR_BAD_URL') {
+      ecs = invalidParameter('the request path is not correctly percent-encoded')
+    } else if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       ecs = new EcsError('Ecs.0005', 413, 'Invalid parameter values: the request body is larger than the 1 MiB limit.')
     } else if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
       ecs = invalidParameter(fe.message ?? 'the request could not be read')

@@ -24,3 +24,20 @@ export function jsonDepthExceeds(text: string, max: number): boolean {
   }
   return false
 }
+
+/**
+ * Why a request's path parameters, query or body text cannot be stored, or undefined. A NUL
+ * character is valid JSON and valid in a URL, but PostgreSQL text cannot hold it; it is refused
+ * up front, the same way on both databases, instead of failing deep inside a query.
+ */
+export function unstorableText(parts: { params?: unknown; query?: unknown; bodyText?: string }): string | undefined {
+  for (const [part, value] of [['path', parts.params], ['query string', parts.query]] as const) {
+    if (value !== null && typeof value === 'object' && Object.entries(value).some(([k, v]) => k.includes('\u0000') || [v].flat().some((x) => typeof x === 'string' && x.includes('\u0000')))) {
+      return `the ${part} contains a NUL character`
+    }
+  }
+  if (parts.bodyText !== undefined && (parts.bodyText.includes('\u0000') || /\\u0000/i.test(parts.bodyText))) {
+    return 'the request body contains a NUL character'
+  }
+  return undefined
+}

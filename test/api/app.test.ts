@@ -153,3 +153,35 @@ describe('edge behaviour', () => {
     assert.notEqual(res.json(), null)
   })
 })
+
+describe('inputs the fuzz suite found', () => {
+  test('an over-long path parameter is 414 in the ECS shape, with a request id', async (t) => {
+    const { app } = await buildTestApp(t)
+    const res = await call(app, { method: 'DELETE', url: v1(`/cloudservers/os-server-groups/${'x'.repeat(300)}`) })
+    assert.equal(res.statusCode, 414)
+    assert.equal((res.json() as { error: { code: string } }).error.code, 'Ecs.0005')
+    assert.match(String(res.headers['x-request-id']), /^[0-9a-f]{32}$/)
+  })
+
+  test('NUL characters are refused in paths, queries and bodies (PostgreSQL text cannot hold them)', async (t) => {
+    const { app, database } = await buildTestApp(t)
+    const before = await snapshot(database)
+    for (const res of [
+      await call(app, { method: 'GET', url: v1('/jobs/%00') }),
+      await call(app, { method: 'GET', url: v1('/cloudservers/detail?name=a%00b') }),
+      await call(app, { method: 'POST', url: GROUPS, body: { server_group: { name: 'a\u0000b', policies: ['anti-affinity'] } } }),
+    ]) {
+      assert.equal(res.statusCode, 400, res.body)
+      assert.match((res.json() as { error: { message: string } }).error.message, /NUL character/)
+    }
+    assert.deepEqual(await snapshot(database), before)
+  })
+
+  test('numbers beyond safe integers in query strings are 400, not LIMIT Infinity', async (t) => {
+    const { app } = await buildTestApp(t)
+    for (const q of ['limit=1e309', 'offset=1e309', 'offset=99999999999999999999', 'limit=2&offset=1e20']) {
+      const res = await call(app, { method: 'GET', url: v1(`/cloudservers/detail?${q}`) })
+      assert.equal(res.statusCode, 400, `${q} → ${res.body}`)
+    }
+  })
+})

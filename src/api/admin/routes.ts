@@ -5,6 +5,7 @@ import { audit } from '../../services/audit.ts'
 import { IdentityError, type CredentialInfo } from '../../services/identity/index.ts'
 import type { Services } from '../../services/index.ts'
 import { authenticate } from '../auth/authenticate.ts'
+import { unstorableText } from '../json.ts'
 
 const ProjectParams = Type.Object({ project_id: Type.String({ maxLength: 64 }) }, { additionalProperties: false })
 const CreateProject = Type.Object(
@@ -61,7 +62,8 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
   app.addHook('preValidation', async (req) => {
     req.principal = await authenticate(identity, req, undefined)
     if (!req.principal.admin) throw adminOnly(`${req.method} ${req.url.split('?')[0] ?? ''}`)
-    if (req.bodyProblem !== undefined) throw invalidParameter(req.bodyProblem)
+    const problem = req.bodyProblem ?? unstorableText({ params: req.params, query: req.query })
+    if (problem !== undefined) throw invalidParameter(problem)
   })
 
   /** Every invariant checked against the database; 200 with the list (empty when all hold). */

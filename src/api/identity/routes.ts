@@ -1,7 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
 import { Type } from 'typebox'
+import { invalidParameter } from '../../domain/errors.ts'
 import type { Services } from '../../services/index.ts'
+import { unstorableText } from '../json.ts'
 
 const Named = Type.Object(
   { id: Type.Optional(Type.String({ maxLength: 255 })), name: Type.Optional(Type.String({ maxLength: 255 })) },
@@ -51,6 +53,11 @@ function keystoneError(reply: FastifyReply, code: 400 | 401, message: string) {
  * method issues a token, returned in `X-Subject-Token`, with a catalog naming ecsd's endpoints.
  */
 export const identityRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  app.addHook('preValidation', async (req) => {
+    const problem = req.bodyProblem ?? unstorableText({ params: req.params, query: req.query })
+    if (problem !== undefined) throw invalidParameter(problem)
+  })
+
   app.get('/', async (req) => ({
     version: {
       id: 'v3.14',

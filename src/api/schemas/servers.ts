@@ -69,7 +69,7 @@ export const CreateServersBody = Type.Object(
 
 export const ListServersQuery = Type.Object(
   {
-    offset: Type.Optional(Type.Integer({ minimum: 0 })),
+    offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
     status: Type.Optional(Type.Enum([...DOCUMENTED_SERVER_STATUSES])),
     name: Type.Optional(Type.String({ maxLength: 255 })),
