@@ -12,13 +12,13 @@ import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type * as EcsSdk from '@huaweicloud/huaweicloud-sdk-ecs'
 import type { BasicCredentials as BasicCredentialsType } from '@huaweicloud/huaweicloud-sdk-core'
 import { DEMO } from '../../src/services/demo.ts'
 import { startEcsd, type EcsdProcess } from '../process.ts'
+import { loadHuaweiSdk } from '../sdk.ts'
 
 const JOB_TIMEOUT_MS = 20_000
 const POLL_MS = 20
@@ -138,24 +138,10 @@ describe('ecsd end to end through the official Huawei Cloud SDK', () => {
     process.on('exit', killOnExit)
     ecsd = await startEcsd(dataDir, ['--driver-latency-ms', '20'])
 
-    // The SDK writes ~/.huaweicloud/application_id when a client is built: keep it in a temp HOME.
-    process.env['HOME'] = homeDir
-    const require = createRequire(import.meta.url)
-    ecs = require('@huaweicloud/huaweicloud-sdk-ecs') as Ecs
-    const core = require('@huaweicloud/huaweicloud-sdk-core') as { BasicCredentials: new () => BasicCredentialsType }
-    BasicCredentials = core.BasicCredentials
-    ClientRequestException = (
-      require('@huaweicloud/huaweicloud-sdk-core/exception/ClientRequestException') as {
-        ClientRequestException: new (...args: never[]) => SdkError
-      }
-    ).ClientRequestException
-    // On every non-2xx the SDK logs the whole request (Authorization included) through log4js to
-    // stdout. Its own configuration ran when it was loaded; switch every category off after it.
-    require('@huaweicloud/huaweicloud-sdk-core/logger/log4jLogger')
-    const log4js = createRequire(require.resolve('@huaweicloud/huaweicloud-sdk-core'))('log4js') as {
-      configure(c: unknown): unknown
-    }
-    log4js.configure({ appenders: { out: { type: 'stdout' } }, categories: { default: { appenders: ['out'], level: 'off' } } })
+    const sdk = loadHuaweiSdk(homeDir)
+    ecs = sdk.ecs
+    BasicCredentials = sdk.BasicCredentials
+    ClientRequestException = sdk.ClientRequestException as new (...args: never[]) => SdkError
 
     client = newClient(DEMO.secretKey)
   })
