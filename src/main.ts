@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
+import { FLEET_DEFAULTS, fleetGenerate, type FleetGenerateFlags } from './cli/fleet.ts'
 import { registerIdentityCommands } from './cli/identity.ts'
 import { ConfigError, loadConfig, sqliteFile, type Config, type ConfigFlags } from './config.ts'
 import { createLogger, subsystem } from './logger.ts'
@@ -98,6 +99,24 @@ program
     } finally {
       await database.close()
     }
+  })
+
+program
+  .command('fleet')
+  .description('synthetic fleets for benchmarks and capacity tests')
+  .command('generate')
+  .description('fill an empty database with hosts across zones, servers in mixed states and anti-affinity groups, in the demo project')
+  .requiredOption('--hosts <n>', 'hosts to create', nonNegativeInt)
+  .option('--servers-per-host <n>', 'servers on each host', nonNegativeInt, 10)
+  .option('--groups <n>', 'anti-affinity groups in the demo project', nonNegativeInt, FLEET_DEFAULTS.groups)
+  .option('--group-members <n>', 'members of each group, on distinct hosts', nonNegativeInt, FLEET_DEFAULTS.groupMembers)
+  .option('--zones <n>', 'availability zones az1…azN', nonNegativeInt, FLEET_DEFAULTS.zones)
+  .option('--seed <n>', 'seed: the same options and seed give the same fleet', nonNegativeInt, FLEET_DEFAULTS.seed)
+  .option('--batch-servers <n>', 'servers written per transaction', nonNegativeInt, FLEET_DEFAULTS.batchServers)
+  .option('--data-dir <dir>', 'data directory (env ECSD_DATA_DIR, default ./data)')
+  .option('--database <url>', 'postgres://… (env ECSD_DATABASE_URL)')
+  .action(async (opts: FleetGenerateFlags) => {
+    process.exitCode = await fleetGenerate(opts)
   })
 
 registerIdentityCommands(program)

@@ -42,3 +42,19 @@ export async function release(db: Kysely<Schema>, a: Allocation): Promise<void> 
     .where('id', '=', a.hostId)
     .execute()
 }
+
+/**
+ * Adds (or, with negative numbers, removes) servers to a project's usage counters; call in the
+ * transaction that inserts or deletes the servers.
+ */
+export async function adjustUsage(db: Kysely<Schema>, projectId: string, delta: { servers: number; cores: number; ramMb: number }): Promise<void> {
+  await db
+    .updateTable('projects')
+    .set((eb) => ({
+      servers_used: eb('servers_used', '+', delta.servers),
+      cores_used: eb('cores_used', '+', delta.cores),
+      ram_used_mb: eb('ram_used_mb', '+', delta.ramMb),
+    }))
+    .where('id', '=', projectId)
+    .execute()
+}

@@ -3,7 +3,7 @@ import type { Schema } from '../store/schema.ts'
 
 /** One broken invariant, with the ids needed to find it. */
 export interface Violation {
-  invariant: 'anti-affinity' | 'capacity' | 'one-group' | 'membership-host' | 'job-finished'
+  invariant: 'anti-affinity' | 'capacity' | 'one-group' | 'membership-host' | 'job-finished' | 'quota-usage'
   message: string
 }
 
@@ -23,7 +23,7 @@ export interface AuditOptions {
  * equal to capacity minus the allocations of its servers, never overfilled; one group per
  * server (also a unique index); membership rows on their server's host; and no job left
  * RUNNING without an owner, or under a parent that already finished, or as a parent whose
- * sub-jobs all finished.
+ * sub-jobs all finished; and per-project usage counters equal to what the servers add up to.
  */
 export async function audit(db: Kysely<Schema>, options: AuditOptions = {}): Promise<Violation[]> {
   const violations: Violation[] = []
@@ -65,6 +65,28 @@ export async function audit(db: Kysely<Schema>, options: AuditOptions = {}): Pro
     }
     if (usedVcpus > vcpuCapacity || usedRam > ramCapacity) {
       violations.push({ invariant: 'capacity', message: `host ${h.id} is overfilled: ${usedVcpus}/${vcpuCapacity} vCPU, ${usedRam}/${ramCapacity} MiB` })
+    }
+  }
+
+  const projects = await db
+    .selectFrom('projects as p')
+    .leftJoin('servers as s', 's.project_id', 'p.id')
+    .select(['p.id', 'p.servers_used', 'p.cores_used', 'p.ram_used_mb'])
+    .select((eb) => [
+      eb.fn.count<number | string>('s.id').as('servers'),
+      eb.fn.coalesce(eb.fn.sum<number | string>('s.vcpus'), eb.val(0)).as('cores'),
+      eb.fn.coalesce(eb.fn.sum<number | string>('s.ram_mb'), eb.val(0)).as('ram_mb'),
+    ])
+    .groupBy(['p.id', 'p.servers_used', 'p.cores_used', 'p.ram_used_mb'])
+    .execute()
+  for (const p of projects) {
+    const recorded = [Number(p.servers_used), Number(p.cores_used), Number(p.ram_used_mb)]
+    const actual = [Number(p.servers), Number(p.cores), Number(p.ram_mb)]
+    if (recorded.some((v, i) => v !== actual[i])) {
+      violations.push({
+        invariant: 'quota-usage',
+        message: `project ${p.id} records ${recorded[0]} servers / ${recorded[1]} vCPU / ${recorded[2]} MiB in use, but its servers add up to ${actual[0]} / ${actual[1]} / ${actual[2]}`,
+      })
     }
   }
 

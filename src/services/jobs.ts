@@ -9,7 +9,7 @@ import { POWER_STATE, type TaskState } from '../domain/server.ts'
 import { lockForUpdate, type Database, type Dialect } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
 import type { JobTable } from '../store/tables/jobs.ts'
-import { release } from './allocations.ts'
+import { adjustUsage, release } from './allocations.ts'
 import { nowIso } from './time.ts'
 
 /** A job as `GET /v1/{project_id}/jobs/{job_id}` reports it: the parent and its per-server sub-jobs. */
@@ -208,7 +208,7 @@ async function complete(db: Kysely<Schema>, dialect: Dialect, sub: SubJob, opera
   const serverId = sub.server_id!
   // Server before job, as in every other transaction that touches both.
   const server = await lockForUpdate(
-    db.selectFrom('servers').select(['id', 'task_state', 'host_id', 'vcpus', 'ram_mb']).where('id', '=', serverId),
+    db.selectFrom('servers').select(['id', 'project_id', 'task_state', 'host_id', 'vcpus', 'ram_mb']).where('id', '=', serverId),
     dialect,
   ).executeTakeFirst()
   const current = await lockForUpdate(db.selectFrom('jobs').select('status').where('id', '=', sub.id), dialect).executeTakeFirst()
@@ -249,6 +249,8 @@ async function complete(db: Kysely<Schema>, dialect: Dialect, sub: SubJob, opera
       case 'delete':
         await db.deleteFrom('server_group_members').where('server_id', '=', serverId).execute()
         await db.deleteFrom('servers').where('id', '=', serverId).execute()
+        // Project before host, as a create takes them.
+        await adjustUsage(db, server.project_id, { servers: -1, cores: -server.vcpus, ramMb: -server.ram_mb })
         await release(db, { hostId: server.host_id, vcpus: server.vcpus, ramMb: server.ram_mb })
         break
     }

@@ -10,7 +10,7 @@ import { nthServerName, POWER_STATE, type ServerStatus } from '../domain/server.
 import type { PlacementEngine } from '../placement/engine.ts'
 import { lockForUpdate, type Database, type Tx } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
-import { claim } from './allocations.ts'
+import { adjustUsage, claim } from './allocations.ts'
 import { findGroup, lockProject } from './groups.ts'
 import { completeParentIfDone, TASK_STATE_OF, type JobRunner } from './jobs.ts'
 import { newJobId, nowIso } from './time.ts'
@@ -152,6 +152,8 @@ export class ServerService {
         }
         serverIds.push(id)
       }
+      // The project row is already locked (lockProject), so the counters move under the same lock.
+      await adjustUsage(db, projectId, { servers: input.count, cores: flavor.vcpus * input.count, ramMb: flavor.ram_mb * input.count })
       if (input.dryRun) throw new DryRunPassed()
       const jobId = await this.recordJob(tx, projectId, 'create', serverIds, [], input.clientToken)
       return { jobId, serverIds }
@@ -301,18 +303,17 @@ class DryRunPassed extends Error {
   override name = 'DryRunPassed'
 }
 
-/** What a project's servers use, for quotas and the limits API. */
+/**
+ * What a project's servers use, for quotas and the limits API: the project's usage counters,
+ * one row whatever the size of the tenant (kept in step by `adjustUsage`).
+ */
 export async function usage(db: Kysely<Schema>, projectId: string): Promise<{ instances: number; cores: number; ramMb: number }> {
   const row = await db
-    .selectFrom('servers')
-    .select((eb) => [
-      eb.fn.countAll<number | string>().as('instances'),
-      eb.fn.coalesce(eb.fn.sum<number | string>('vcpus'), eb.val(0)).as('cores'),
-      eb.fn.coalesce(eb.fn.sum<number | string>('ram_mb'), eb.val(0)).as('ram'),
-    ])
-    .where('project_id', '=', projectId)
-    .executeTakeFirstOrThrow()
-  return { instances: Number(row.instances), cores: Number(row.cores), ramMb: Number(row.ram) }
+    .selectFrom('projects')
+    .select(['servers_used', 'cores_used', 'ram_used_mb'])
+    .where('id', '=', projectId)
+    .executeTakeFirst()
+  return { instances: Number(row?.servers_used ?? 0), cores: Number(row?.cores_used ?? 0), ramMb: Number(row?.ram_used_mb ?? 0) }
 }
 
 async function assertZoneExists(db: Kysely<Schema>, az: string): Promise<void> {

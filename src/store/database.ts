@@ -38,6 +38,19 @@ export interface PostgresOptions {
 
 const MAX_ATTEMPTS = 10
 
+/** At most this many write transactions share one SQLite commit (see `transaction`). */
+const MAX_GROUP_COMMIT = 128
+
+/** Prepared statements kept per SQLite connection; past this the cache starts over. */
+const STATEMENT_CACHE_SIZE = 1000
+
+/** A write transaction waiting for its turn in a SQLite group commit. */
+interface PendingTransaction {
+  fn: (tx: Tx) => Promise<unknown>
+  resolve(outcome: { value: unknown; hooks: Array<() => void> }): void
+  reject(err: unknown): void
+}
+
 /**
  * Raised inside a transaction when it lost a race that a retry can win (e.g. the host it
  * placed on filled up between the candidate query and the claim, on a database with
@@ -54,10 +67,16 @@ export class TransientConflictError extends Error {
  * with jittered backoff, and runs `onCommit` hooks only after a successful commit.
  */
 export class Database {
+  /** SQLite: write transactions waiting for the next group commit. */
+  private readonly pending: PendingTransaction[] = []
+  private committing = false
+
   private constructor(
     readonly db: Kysely<Schema>,
     readonly dialect: Dialect,
     private readonly logger: Logger | undefined,
+    /** The SQLite connection itself, to see whether a failed statement ended its transaction. */
+    private readonly sqliteHandle?: SQLite.Database,
   ) {}
 
   /**
@@ -70,8 +89,8 @@ export class Database {
     sqlite.pragma('journal_mode = WAL')
     sqlite.pragma('synchronous = FULL')
     sqlite.pragma('foreign_keys = ON')
-    const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) })
-    return new Database(db, 'sqlite', options.logger)
+    const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }) })
+    return new Database(db, 'sqlite', options.logger, sqlite)
   }
 
   /**
@@ -124,13 +143,29 @@ export class Database {
    * never interleave with another writer, in this process or another one on the same file.
    * `fn` may run more than once: it must not have side effects outside `tx`, except through
    * `tx.onCommit`.
+   *
+   * SQLite group commit: transactions that arrive while another commit is in progress share the
+   * next `BEGIN IMMEDIATE … COMMIT`, each inside its own SAVEPOINT and run one after another on
+   * the single connection. A transaction that throws is rolled back to its savepoint alone and
+   * its caller gets the error; the others commit together, with one WAL sync, and only then do
+   * their callers get their results and their `onCommit` hooks run (a 2xx still means
+   * committed and durable). Serial execution under one write lock keeps every transaction as
+   * isolated as before; only the fsync is shared.
    */
   async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const hooks: Array<() => void> = []
-      const run = (db: Kysely<Schema>) => fn({ db, dialect: this.dialect, onCommit: (h) => hooks.push(h) })
       try {
-        const result = this.dialect === 'sqlite' ? await this.sqliteTransaction(run) : await this.db.transaction().setIsolationLevel('read committed').execute(run)
+        let result: T
+        let hooks: Array<() => void>
+        if (this.dialect === 'sqlite') {
+          const outcome = await this.groupCommit(fn)
+          result = outcome.value as T
+          hooks = outcome.hooks
+        } else {
+          hooks = []
+          const h = hooks
+          result = await this.db.transaction().setIsolationLevel('read committed').execute((db) => fn({ db, dialect: this.dialect, onCommit: (x) => h.push(x) }))
+        }
         for (const hook of hooks) {
           try {
             hook()
@@ -147,19 +182,61 @@ export class Database {
     }
   }
 
-  /** `BEGIN IMMEDIATE` on the single connection: the write lock is held from the first read. */
-  private async sqliteTransaction<T>(run: (db: Kysely<Schema>) => Promise<T>): Promise<T> {
-    return this.db.connection().execute(async (conn) => {
-      await sql`begin immediate`.execute(conn)
-      try {
-        const value = await run(conn)
-        await sql`commit`.execute(conn)
-        return value
-      } catch (err) {
-        await sql`rollback`.execute(conn).catch(() => undefined)
-        throw err
+  /** Queues `fn` for the next SQLite commit; settles once that commit is done (or `fn` failed). */
+  private groupCommit(fn: (tx: Tx) => Promise<unknown>): Promise<{ value: unknown; hooks: Array<() => void> }> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ fn, resolve, reject })
+      if (!this.committing) {
+        this.committing = true
+        setImmediate(() => void this.commitPending())
       }
     })
+  }
+
+  /**
+   * Commits one batch of queued transactions. better-sqlite3 is synchronous, so while a batch
+   * runs no new request is read; the next batch starts from `setImmediate`, after the event
+   * loop has taken in the requests that arrived meanwhile, so that they share its commit.
+   */
+  private async commitPending(): Promise<void> {
+    const batch = this.pending.splice(0, MAX_GROUP_COMMIT)
+    try {
+      await this.db.connection().execute((conn) => this.commitBatch(conn, batch))
+    } catch (err) {
+      // The connection could not be had, BEGIN or COMMIT failed: nothing of the batch is
+      // committed, every caller may retry.
+      for (const p of batch) p.reject(err)
+    }
+    if (this.pending.length > 0) setImmediate(() => void this.commitPending())
+    else this.committing = false
+  }
+
+  private async commitBatch(conn: Kysely<Schema>, batch: PendingTransaction[]): Promise<void> {
+    await sql`begin immediate`.execute(conn)
+    const done: Array<{ p: PendingTransaction; value: unknown; hooks: Array<() => void> }> = []
+    try {
+      for (const p of batch) {
+        const hooks: Array<() => void> = []
+        await sql`savepoint ecsd_tx`.execute(conn)
+        try {
+          const value = await p.fn({ db: conn, dialect: this.dialect, onCommit: (h) => hooks.push(h) })
+          await sql`release ecsd_tx`.execute(conn)
+          done.push({ p, value, hooks })
+        } catch (err) {
+          // Some errors (I/O, disk full) end the whole SQLite transaction; then the batch is lost.
+          if (this.sqliteHandle?.inTransaction === false) throw err
+          await sql`rollback to ecsd_tx`.execute(conn)
+          await sql`release ecsd_tx`.execute(conn)
+          p.reject(err)
+        }
+      }
+      await sql`commit`.execute(conn)
+    } catch (err) {
+      if (this.sqliteHandle?.inTransaction !== false) await sql`rollback`.execute(conn).catch(() => undefined)
+      for (const d of done) d.p.reject(err)
+      throw err
+    }
+    for (const d of done) d.p.resolve({ value: d.value, hooks: d.hooks })
   }
 
   async close(): Promise<void> {
@@ -186,6 +263,29 @@ function isTransientConflict(err: unknown): boolean {
  */
 export function lockForUpdate<DB, TB extends keyof DB, O>(qb: SelectQueryBuilder<DB, TB, O>, dialect: Dialect): SelectQueryBuilder<DB, TB, O> {
   return dialect === 'postgres' ? qb.forUpdate() : qb
+}
+
+/**
+ * better-sqlite3 compiles a statement on every `prepare`, and Kysely prepares every query it
+ * runs; the same few dozen statements serve every request, so they are compiled once and
+ * reused. Safe on the single connection: Kysely runs one query at a time on it.
+ */
+function cachingStatements(sqlite: SQLite.Database) {
+  const statements = new Map<string, SQLite.Statement>()
+  return {
+    prepare(text: string): SQLite.Statement {
+      let statement = statements.get(text)
+      if (statement === undefined) {
+        statement = sqlite.prepare(text)
+        if (statements.size >= STATEMENT_CACHE_SIZE) statements.clear()
+        statements.set(text, statement)
+      }
+      return statement
+    },
+    close(): void {
+      sqlite.close()
+    },
+  }
 }
 
 function backoffMs(attempt: number): number {

@@ -3,6 +3,7 @@ import type { Dialect } from '../database.ts'
 import * as init from './0001-init.ts'
 import * as jobLeases from './0002-job-leases-and-admin.ts'
 import * as identity from './0004-identity.ts'
+import * as projectUsage from './0005-project-usage.ts'
 
 /** A migration that may need to know which dialect it runs on. */
 interface DialectMigration {
@@ -13,6 +14,7 @@ const ordered: Record<string, DialectMigration> = {
   '0001-init': init,
   '0002-job-leases-and-admin': jobLeases,
   '0004-identity': identity,
+  '0005-project-usage': projectUsage,
 }
 
 /**

@@ -1,0 +1,69 @@
+/**
+ * A small run of the benchmark harness (bench/): fleet generation through the CLI, the
+ * benchmark fixtures, the baseline and ecsd servers as processes, each scenario for a fraction
+ * of a second through autocannon with SDK-signed requests, the job figures, the audit, and the
+ * scale plot. Real benchmarks are `npm run bench` and `npm run bench:scale`, never part of the suite.
+ */
+import assert from 'node:assert/strict'
+import { existsSync, readFileSync } from 'node:fs'
+import path from 'node:path'
+import { test } from 'node:test'
+import { audit } from '../../src/services/audit.ts'
+import { DEMO } from '../../src/services/demo.ts'
+import { Database } from '../../src/store/database.ts'
+import { BENCH, createBenchTenant, createCycleFixtures, createEmptyGroups, sampleServers } from '../../bench/lib/fixtures.ts'
+import { plotScale } from '../../bench/lib/plot.ts'
+import { generateFleetCli, startBaseline, startEcsd } from '../../bench/lib/processes.ts'
+import { addRemoveCycles, baseline, createIntoGroup, jobFigures, listServerGroups, showServer } from '../../bench/lib/scenarios.ts'
+import { tempDir } from '../helper.ts'
+
+test('bench harness smoke run: fleet, fixtures, servers, every scenario, jobs, audit, plot', async (t) => {
+  const work = tempDir(t, 'ecsd-bench-smoke-')
+  const dataDir = path.join(work, 'data')
+  // The baseline starts while the fleet is generated.
+  const starting = startBaseline({ core: undefined, logFile: path.join(work, 'baseline.log'), logLevel: 'warn' })
+  const line = generateFleetCli(['--hosts', '30', '--servers-per-host', '4', '--groups', '3', '--group-members', '5', '--data-dir', dataDir])
+  assert.match(line, /^fleet: 30 hosts in az1, az2, az3, 120 servers, 3 groups with 15 members, in [\d.]+ s/)
+
+  const database = Database.sqlite({ file: path.join(dataDir, 'ecsd.sqlite') })
+  t.after(() => database.close())
+  assert.deepEqual(await audit(database.db), [], 'a generated fleet keeps every invariant')
+  await createBenchTenant(database, dataDir)
+  const cycles = await createCycleFixtures(database, 2)
+  const groups = await createEmptyGroups(database, 300)
+  const showIds = await sampleServers(database.db, DEMO.projectId, 10)
+  assert.equal(showIds.length, 10)
+
+  const phase = { seconds: 1, warmupSeconds: 0, connections: 2, amount: 200 }
+  const base = await starting
+  t.after(() => base.stop())
+  const b = await baseline(base, phase)
+  await base.stop()
+  assert.ok(b.rps > 0 && b.non2xx === 0, JSON.stringify(b))
+
+  const server = await startEcsd({ dataDir, core: undefined, logFile: path.join(work, 'ecsd.log'), logLevel: 'warn', env: { ECSD_DRIVER_LATENCY_MS: '0' } })
+  t.after(() => server.stop())
+  assert.ok(server.startupMs > 0)
+  const demo = { projectId: DEMO.projectId, accessKey: DEMO.accessKey, secretKey: DEMO.secretKey }
+  for (const load of [
+    await showServer(server, demo, showIds, phase),
+    await listServerGroups(server, demo, phase),
+    await addRemoveCycles(server, BENCH, cycles, phase),
+  ]) {
+    assert.ok(load.rps > 0, JSON.stringify(load))
+    assert.equal(load.non2xx + load.errors + load.timeouts, 0, JSON.stringify(load))
+  }
+  const moved = await database.db.selectFrom('servers').select('host_id').where('id', '=', cycles[0]!.server).executeTakeFirstOrThrow()
+  assert.match(moved.host_id, /^bench-cycle-000-[ab]$/)
+  const created = await createIntoGroup(server, BENCH, groups, 'az1', phase)
+  assert.ok(created.load.rps > 0 && created.load.non2xx === 0, JSON.stringify(created.load))
+  const jobs = await jobFigures(database.db, BENCH.projectId, created.since, 20_000)
+  assert.ok(jobs.jobs > 0 && jobs.succeeded === jobs.jobs, JSON.stringify(jobs))
+  assert.ok((server.peakRssMb() ?? 1) > 0)
+  await server.stop()
+  assert.deepEqual(await audit(database.db, { stuckAfterMs: 0 }), [])
+
+  const png = plotScale([{ hosts: 1000, p50Ms: 5, p99Ms: 9, rps: 900, engineP50Us: 60 }, { hosts: 10000, p50Ms: 5.5, p99Ms: 10, rps: 880, engineP50Us: 61 }], 'smoke', path.join(work, 'scale.png'))
+  assert.ok(existsSync(png.replace(/\.png$/, '.svg')))
+  assert.deepEqual([...readFileSync(png).subarray(1, 4)], [...Buffer.from('PNG')])
+})
