@@ -35,6 +35,8 @@ export function buildApp(services: Services, logger: Logger) {
     bodyLimit: BODY_LIMIT_BYTES,
     // A client that trickles its request in is cut off (slowloris), keep-alive or not.
     requestTimeout: services.config.requestTimeoutMs,
+    // Requests that arrive while the process drains are answered below, in the API's own shape.
+    return503OnClosing: false,
     // One access-log line per request (onResponse below) instead of fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: MAX_PATH_PARAMETER_LENGTH },
@@ -77,8 +79,17 @@ export function buildApp(services: Services, logger: Logger) {
   app.decorateRequest('bodyProblem', undefined)
   app.decorateRequest('principal', undefined)
 
+  let draining = false
+  app.addHook('preClose', async () => {
+    draining = true
+  })
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id)
+    if (draining) {
+      // Nothing was done: the client may send the request to another replica, on a new connection.
+      reply.header('connection', 'close')
+      throw new EcsError('Ecs.0000', 503, 'This ecsd process is shutting down and did not handle the request; retry it (another replica or in a moment).')
+    }
   })
   app.addHook('onResponse', async (req, reply) => {
     req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request')

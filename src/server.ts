@@ -41,7 +41,15 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     services,
     url,
     async close() {
-      await app.close()
+      // Node closes only the keep-alive connections idle at the moment the server stops
+      // listening; one that finishes its last request later would hold the close open until
+      // its keep-alive timeout. Sweep idle connections until the close completes.
+      const sweep = setInterval(() => app.server.closeIdleConnections(), 50)
+      try {
+        await app.close()
+      } finally {
+        clearInterval(sweep)
+      }
       await database.close()
     },
   }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { connect } from 'node:net'
 import { describe, test } from 'node:test'
 import { signRequest } from '../../src/api/auth/signature.ts'
 import { BODY_LIMIT_BYTES } from '../../src/app.ts'
@@ -183,5 +184,29 @@ describe('inputs the fuzz suite found', () => {
       const res = await call(app, { method: 'GET', url: v1(`/cloudservers/detail?${q}`) })
       assert.equal(res.statusCode, 400, `${q} → ${res.body}`)
     }
+  })
+})
+
+describe('draining', () => {
+  test('a request arriving on an open connection while the process drains gets 503 in the ECS shape, a request id and Connection: close', async (t) => {
+    const { app } = await buildTestApp(t)
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    const port = (app.server.address() as { port: number }).port
+    const socket = connect(port, '127.0.0.1')
+    await new Promise((resolve) => socket.once('connect', resolve))
+    const closing = app.close()
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    let answer = ''
+    socket.on('data', (d: Buffer) => (answer += d.toString()))
+    const ended = new Promise((resolve) => socket.once('close', resolve))
+    socket.write(`GET ${v1('/cloudservers/limits')} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`)
+    await ended
+    await closing
+    assert.match(answer, /^HTTP\/1\.1 503 /)
+    assert.match(answer, /\r\nconnection: close\r\n/i)
+    assert.match(answer, /\r\nx-request-id: [0-9a-f]{32}\r\n/i)
+    const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { error: { code: string; message: string } }
+    assert.equal(body.error.code, 'Ecs.0000')
+    assert.match(body.error.message, /shutting down/)
   })
 })

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 
 const VERSION = 'v1'
@@ -55,12 +55,23 @@ export class SecretBox {
  */
 export function loadMasterKey(options: { value: string | undefined; file: string }): Buffer {
   if (options.value !== undefined) return parseKey(options.value, 'ECSD_MASTER_KEY')
-  if (existsSync(options.file)) return parseKey(readFileSync(options.file, 'utf8').trim(), options.file)
-  mkdirSync(path.dirname(options.file), { recursive: true })
-  const key = randomBytes(32)
-  writeFileSync(options.file, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' })
-  chmodSync(options.file, 0o600)
-  return key
+  if (!existsSync(options.file)) {
+    // Processes sharing a data directory may start at the same instant: the key is written
+    // whole to a private file and then hard-linked into place, which succeeds for exactly one
+    // of them; the others find the winner's complete file and use it.
+    mkdirSync(path.dirname(options.file), { recursive: true })
+    const draft = `${options.file}.${process.pid}.${randomBytes(4).toString('hex')}`
+    writeFileSync(draft, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' })
+    chmodSync(draft, 0o600)
+    try {
+      linkSync(draft, options.file)
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EEXIST') throw err
+    } finally {
+      unlinkSync(draft)
+    }
+  }
+  return parseKey(readFileSync(options.file, 'utf8').trim(), options.file)
 }
 
 function parseKey(text: string, source: string): Buffer {
