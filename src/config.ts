@@ -65,6 +65,7 @@ export class ConfigError extends Error {
   override name = 'ConfigError'
 }
 
+/** Quotas of every project unless configured: the reference's documented example values for groups. */
 export const DEFAULT_QUOTAS: Quotas = {
   maxServerGroups: 10,
   maxServerGroupMembers: 16,

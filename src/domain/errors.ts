@@ -34,18 +34,23 @@ export class GatewayError extends Error {
   }
 }
 
+/** A request field that cannot be used; `detail` names it and says why. */
 export const invalidParameter = (detail: string) =>
   new EcsError('Ecs.0005', 400, `Invalid parameter values: ${detail}`)
 
+/** A POST that needs a body arrived without one. */
 export const emptyBody = () =>
   new EcsError('Common.0002', 400, 'The request body cannot be left blank: send a JSON object.')
 
+/** No such server in the caller's project (another project's servers included). */
 export const serverNotFound = (serverId: string) =>
   new EcsError('Ecs.0114', 404, `The ECS ${serverId} does not exist in this project.`)
 
+/** No such ECS group in the caller's project (another project's groups included). */
 export const groupNotFound = (groupId: string) =>
   new EcsError('Ecs.0313', 404, `The ECS group ${groupId} does not exist in this project.`)
 
+/** A create named a flavor the catalogue does not have. */
 export const flavorNotFound = (flavorId: string) =>
   new EcsError(
     'Ecs.0029',
@@ -53,9 +58,11 @@ export const flavorNotFound = (flavorId: string) =>
     `The flavor ${flavorId} does not exist. List flavors with GET /v1/{project_id}/cloudservers/flavors.`,
   )
 
+/** No such job in the caller's project. */
 export const jobNotFound = (jobId: string) =>
   new EcsError('Common.0011', 404, `Failed to query system tasks: job ${jobId} does not exist in this project.`)
 
+/** add_member of a server that is not SHUTOFF. */
 export const serverNotStopped = (serverId: string, status: string) =>
   new EcsError(
     'Ecs.0100',
@@ -63,6 +70,7 @@ export const serverNotStopped = (serverId: string, status: string) =>
     `The ECS status does not meet requirements: ECS ${serverId} is ${status}, and only a stopped (SHUTOFF) ECS can be added to an ECS group. Stop it (os-stop), wait for the job, and retry.`,
   )
 
+/** An operation on a server while a job is still working on it. */
 export const serverBusy = (serverId: string, status: string, taskState: string) =>
   new EcsError(
     'Ecs.0100',
@@ -70,6 +78,7 @@ export const serverBusy = (serverId: string, status: string, taskState: string) 
     `The ECS status does not meet requirements: ECS ${serverId} is ${status} with task "${taskState}" in progress. Wait for its job to finish and retry.`,
   )
 
+/** start/stop of a server whose status does not allow it (e.g. ERROR). */
 export const serverWrongStatus = (serverId: string, status: string, operation: string, required: string) =>
   new EcsError(
     'Ecs.0100',
@@ -77,6 +86,7 @@ export const serverWrongStatus = (serverId: string, status: string, operation: s
     `The ECS status does not meet requirements: ECS ${serverId} is ${status}; ${operation} needs it ${required}.`,
   )
 
+/** A Xen server offered to an ECS group, which takes only KVM servers. */
 export const serverNotKvm = (serverId: string, flavorId: string) =>
   new EcsError(
     'Ecs.0005',
@@ -84,6 +94,7 @@ export const serverNotKvm = (serverId: string, flavorId: string) =>
     `Invalid parameter values: only KVM ECSs can be added to an ECS group, and ECS ${serverId} is a Xen ECS (flavor ${flavorId}, virtualization FusionCompute).`,
   )
 
+/** add_member to a group whose policy is not anti-affinity. */
 export const groupPolicyNotSupported = (groupId: string, policy: string) =>
   new EcsError(
     'Ecs.0005',
@@ -91,6 +102,7 @@ export const groupPolicyNotSupported = (groupId: string, policy: string) =>
     `Invalid parameter values: ECS group ${groupId} has policy "${policy}"; only anti-affinity ECS groups accept members.`,
   )
 
+/** add_member of a server that already belongs to another group. */
 export const serverInOtherGroup = (serverId: string, otherGroupId: string) =>
   new EcsError(
     'Ecs.0005',
@@ -98,6 +110,7 @@ export const serverInOtherGroup = (serverId: string, otherGroupId: string) =>
     `Invalid parameter values: ECS ${serverId} already belongs to ECS group ${otherGroupId}; an ECS can belong to one group at most. Remove it from that group first.`,
   )
 
+/** A group already has `maxServerGroupMembers` members. */
 export const groupMemberQuota = (groupId: string, limit: number) =>
   new EcsError(
     'Ecs.0022',
@@ -105,6 +118,7 @@ export const groupMemberQuota = (groupId: string, limit: number) =>
     `Insufficient ECS group quota: ECS group ${groupId} already has the maximum of ${limit} members (maxServerGroupMembers).`,
   )
 
+/** A project already has `maxServerGroups` groups. */
 export const groupQuota = (limit: number) =>
   new EcsError(
     'Ecs.0022',
@@ -112,6 +126,7 @@ export const groupQuota = (limit: number) =>
     `Insufficient ECS group quota: this project already has the maximum of ${limit} ECS groups (maxServerGroups). Delete a group or raise the quota.`,
   )
 
+/** A create would take the project past an instance, core or RAM quota. */
 export const instanceQuota = (resource: string, requested: number, used: number, limit: number) =>
   new EcsError(
     'Ecs.0001',
@@ -119,6 +134,7 @@ export const instanceQuota = (resource: string, requested: number, used: number,
     `Insufficient ECS quota: ${resource} would reach ${used + requested} (in use ${used}, requested ${requested}), above the quota of ${limit}.`,
   )
 
+/** Placement found no host; `diagnosis` is the per-filter funnel. */
 export const noValidHost = (what: string, diagnosis: string) =>
   new EcsError(
     'Ecs.0319',
@@ -126,6 +142,7 @@ export const noValidHost = (what: string, diagnosis: string) =>
     `Insufficient resources for this flavor: no host can take ${what}. Filter results: ${diagnosis}.`,
   )
 
+/** A batch start/stop/delete names more servers than one request may. */
 export const tooManyServersInBatch = (count: number, limit: number) =>
   new EcsError(
     'Ecs.0118',
@@ -133,6 +150,7 @@ export const tooManyServersInBatch = (count: number, limit: number) =>
     `The number of ECSs exceeds the maximum allowed limit: ${count} given, at most ${limit} per request.`,
   )
 
+/** A create asks for more servers than one request may. */
 export const createCountExceeded = (count: number, limit: number) =>
   new EcsError(
     'Ecs.0913',
@@ -140,15 +158,19 @@ export const createCountExceeded = (count: number, limit: number) =>
     `The number of ECSs to be created exceeds the maximum allowed limit: count ${count}, at most ${limit} per request.`,
   )
 
+/** An operator route called with a tenant credential. */
 export const adminOnly = (what: string) =>
   new EcsError('Ecs.0003', 403, `You do not have permission to perform this operation: ${what} needs an operator (admin) credential.`)
 
+/** A genuine internal fault; the answer hides its details. */
 export const internalError = () =>
   new EcsError('Common.0001', 500, 'A system exception occurred. Retry later; the request id identifies this failure in the logs.')
 
+/** Authentication failed at the gateway; `reason` says which check. */
 export const signatureRejected = (reason: string) =>
   new GatewayError('APIGW.0301', 401, `Incorrect IAM authentication information: ${reason}`)
 
+/** No route for this method and path. */
 export const apiNotFound = (method: string, path: string) =>
   new GatewayError(
     'APIGW.0101',

@@ -1,6 +1,7 @@
 /** Vocabulary of asynchronous jobs, as `GET /v1/{project_id}/jobs/{job_id}` reports them. */
 
 export const JOB_STATUSES = ['INIT', 'RUNNING', 'SUCCESS', 'FAIL'] as const
+/** One of `JOB_STATUSES`. */
 export type JobStatus = (typeof JOB_STATUSES)[number]
 
 /** What a sub-job does to its one server; the parent job's type is derived from it. */

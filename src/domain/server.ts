@@ -2,6 +2,7 @@
 
 /** The `status` values ecsd produces (a subset of the API's documented set). */
 export const SERVER_STATUSES = ['BUILD', 'ACTIVE', 'SHUTOFF', 'ERROR', 'DELETED'] as const
+/** One of `SERVER_STATUSES`. */
 export type ServerStatus = (typeof SERVER_STATUSES)[number]
 
 /**

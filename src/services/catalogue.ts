@@ -29,6 +29,7 @@ export interface ProjectLimits {
   serverGroupsUsed: number
 }
 
+/** A project's quotas and current usage, for the limits API. */
 export async function projectLimits(db: Kysely<Schema>, projectId: string, quotas: Quotas): Promise<ProjectLimits> {
   const used = await usage(db, projectId)
   const groups = await db

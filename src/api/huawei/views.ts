@@ -19,6 +19,7 @@ function seconds(iso: string): string {
   return iso.replace(/\.\d{3}Z$/, 'Z')
 }
 
+/** An ECS group as create/show/list return it. */
 export function groupBody(g: GroupView) {
   return { id: g.id, name: g.name, policies: [g.policy], members: g.members, metadata: {} }
 }
@@ -28,6 +29,7 @@ function hostIdHash(projectId: string, hostName: string): string {
   return createHash('sha224').update(projectId + hostName).digest('hex')
 }
 
+/** A server as show and list-detail return it (`ServerDetail` of the SDK). */
 export function serverBody(r: ServerRecord) {
   const s = r.server
   const status = s.status as ServerStatus
@@ -104,6 +106,7 @@ function subJobBody(j: JobTable) {
   }
 }
 
+/** A job with its sub-jobs in request order, as `GET /jobs/{job_id}` returns it. */
 export function jobBody({ job, subJobs }: JobView) {
   const order = JSON.parse(job.server_ids ?? '[]') as string[]
   const rank = (j: JobTable) => order.indexOf(j.server_id ?? '')
@@ -120,6 +123,7 @@ export function jobBody({ job, subJobs }: JobView) {
   }
 }
 
+/** A flavor as the flavor list returns it, with the extra specs clients read. */
 export function flavorBody(f: Schema['flavors'], zones: string[]) {
   const [family = '', , ] = f.id.split('.')
   return {
@@ -146,6 +150,7 @@ export function flavorBody(f: Schema['flavors'], zones: string[]) {
   }
 }
 
+/** The `absolute` quotas and usage of `GET /cloudservers/limits`. */
 export function limitsBody(l: ProjectLimits) {
   const q: Quotas = l.quotas
   return {

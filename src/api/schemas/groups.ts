@@ -1,6 +1,7 @@
 import { Type } from 'typebox'
 import { GROUP_NAME_MAX } from '../../domain/group.ts'
 
+/** Path parameters of the routes of one group. */
 export const GroupParams = Type.Object(
   { project_id: Type.String(), server_group_id: Type.String() },
   { additionalProperties: false },
@@ -20,6 +21,7 @@ export const CreateGroupBody = Type.Object(
   { additionalProperties: false },
 )
 
+/** `GET …/os-server-groups` paging: `limit` (1–1000) with `marker`. */
 export const ListGroupsQuery = Type.Object(
   {
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),

@@ -2,6 +2,7 @@ import { Type } from 'typebox'
 import { DOCUMENTED_SERVER_STATUSES, SERVER_NAME_MAX } from '../../domain/server.ts'
 import { ServerRef } from './common.ts'
 
+/** Path parameters of the routes of one server. */
 export const ServerParams = Type.Object(
   { project_id: Type.String(), server_id: Type.String() },
   { additionalProperties: false },
@@ -67,6 +68,7 @@ export const CreateServersBody = Type.Object(
   { additionalProperties: false },
 )
 
+/** `GET …/cloudservers/detail` filters; `offset` is a 1-based page number. */
 export const ListServersQuery = Type.Object(
   {
     offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
@@ -104,8 +106,10 @@ export const DeleteServersBody = Type.Object(
   { additionalProperties: false },
 )
 
+/** Path parameters of `GET /v1/{project_id}/jobs/{job_id}`. */
 export const JobParams = Type.Object({ project_id: Type.String(), job_id: Type.String() }, { additionalProperties: false })
 
+/** `GET …/cloudservers/flavors` filter. */
 export const ListFlavorsQuery = Type.Object(
   { availability_zone: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) },
   { additionalProperties: false },
