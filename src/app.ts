@@ -92,6 +92,10 @@ export function buildApp(services: Services, logger: Logger) {
     }
   })
   app.addHook('onResponse', async (req, reply) => {
+    services.metrics.httpDuration.observe(
+      { method: req.method, route: req.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    )
     req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request')
   })
 
@@ -154,6 +158,9 @@ export function buildApp(services: Services, logger: Logger) {
     { prefix: '/v1/:project_id' },
   )
   app.register(adminRoutes, { services, prefix: '/admin' })
+  // For Prometheus scrapers, unauthenticated like most scrape endpoints: it carries counts and
+  // latencies by route pattern, no ids and no tenant data.
+  app.get('/metrics', async (_req, reply) => reply.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics()))
   app.register(identityRoutes, { services, prefix: '/v3' })
 
   app.addHook('onClose', async () => {

@@ -20,6 +20,8 @@ export interface PlacementOptions {
   logger?: Logger | undefined
   /** Injected for deterministic tests. */
   random?: () => number
+  /** Told of every decision: whether a host was found. */
+  onResult?: (result: 'placed' | 'no_valid_host') => void
 }
 
 /**
@@ -43,6 +45,7 @@ export class PlacementEngine {
     const rows = await this.candidateQuery(db, req).execute()
     const feasible = rows.filter((h) => filters.every((f) => f.passes(h, req)))
     if (feasible.length === 0) {
+      this.options.onResult?.('no_valid_host')
       const diagnosis = await this.diagnose(db, req)
       this.options.logger?.info({ subject: req.subject, diagnosis }, 'no valid host')
       throw noValidHost(req.subject, diagnosis)
@@ -51,6 +54,7 @@ export class PlacementEngine {
       .map((host) => ({ host, score: score.score(host, req) }))
       .sort((a, b) => b.score - a.score || (a.host.id < b.host.id ? -1 : 1))
     const pick = ranked[Math.floor(this.random() * Math.min(subsetSize, ranked.length))] ?? ranked[0]
+    this.options.onResult?.('placed')
     return pick!.host
   }
 

@@ -2,6 +2,7 @@ import type { Logger } from 'pino'
 import type { Config, Quotas } from '../config.ts'
 import { SimulatedDriver, type HostDriver } from '../compute/driver.ts'
 import { subsystem } from '../logger.ts'
+import { Metrics } from '../metrics.ts'
 import { PlacementEngine } from '../placement/engine.ts'
 import { DEFAULT_FILTERS } from '../placement/filters/index.ts'
 import { SCORES } from '../placement/scores/index.ts'
@@ -22,11 +23,15 @@ export interface Services {
   servers: ServerService
   identity: IdentityService
   config: Config
+  metrics: Metrics
 }
 
 /** Wires the services over a database; `driver` defaults to the simulated one. */
 export function createServices(config: Config, database: Database, logger: Logger, box: SecretBox, driver?: HostDriver): Services {
+  const metrics = new Metrics()
+  database.onRetry = (code) => metrics.transactionRetries.inc({ code })
   const placement = new PlacementEngine({
+    onResult: (result) => metrics.placements.inc({ result }),
     filters: DEFAULT_FILTERS,
     score: SCORES[config.placement.score],
     subsetSize: config.placement.subsetSize,
@@ -44,5 +49,6 @@ export function createServices(config: Config, database: Database, logger: Logge
     servers: new ServerService({ ...deps, jobs }),
     identity: new IdentityService(database, box, config.tokenTtlMs),
     config,
+    metrics,
   }
 }

@@ -67,6 +67,9 @@ export class TransientConflictError extends Error {
  * with jittered backoff, and runs `onCommit` hooks only after a successful commit.
  */
 export class Database {
+  /** Told of every retried transaction (the metrics count them). */
+  onRetry: ((code: string) => void) | undefined
+
   /** SQLite: write transactions waiting for the next group commit. */
   private readonly pending: PendingTransaction[] = []
   private committing = false
@@ -176,6 +179,7 @@ export class Database {
         return result
       } catch (err) {
         if (attempt >= MAX_ATTEMPTS || !isTransientConflict(err)) throw err
+        this.onRetry?.(String((err as { code?: unknown }).code))
         this.logger?.debug({ attempt, code: (err as { code?: string }).code }, 'transaction conflict, retrying')
         await sleep(backoffMs(attempt))
       }
