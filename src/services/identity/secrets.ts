@@ -27,8 +27,27 @@ export class SecretBox {
     return [VERSION, iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), data.toString('base64url')].join(':')
   }
 
+  /**
+   * Opened secrets by sealed value and binding. Every authenticated request opens its
+   * credential's secret; the database row is still read each time (so a revocation applies at
+   * once), only the AES work is remembered. Bounded, and cleared whole when full.
+   */
+  private readonly opened = new Map<string, string>()
+
   /** Returns the plaintext, or undefined when the value was not sealed by this key for `boundTo`. */
   open(sealed: string, boundTo: string): string | undefined {
+    const cacheKey = `${boundTo}\n${sealed}`
+    const known = this.opened.get(cacheKey)
+    if (known !== undefined) return known
+    const plaintext = this.openUncached(sealed, boundTo)
+    if (plaintext !== undefined) {
+      if (this.opened.size >= 10_000) this.opened.clear()
+      this.opened.set(cacheKey, plaintext)
+    }
+    return plaintext
+  }
+
+  private openUncached(sealed: string, boundTo: string): string | undefined {
     const [version, iv, tag, data] = sealed.split(':')
     if (version !== VERSION || iv === undefined || tag === undefined || data === undefined) return undefined
     try {
