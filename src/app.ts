@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import rateLimit from '@fastify/rate-limit'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv, type ErrorObject } from 'ajv'
 import addFormats from 'ajv-formats'
@@ -9,7 +10,6 @@ import { authenticate } from './api/auth/authenticate.ts'
 import { handleError } from './api/errors.ts'
 import { identityRoutes } from './api/identity/routes.ts'
 import { jsonDepthExceeds, MAX_JSON_DEPTH, unstorableText } from './api/json.ts'
-import rateLimit from '@fastify/rate-limit'
 import { groupRoutes } from './api/huawei/groups.ts'
 import { serverRoutes } from './api/huawei/servers.ts'
 import { apiNotFound, EcsError, invalidParameter } from './domain/errors.ts'
@@ -25,7 +25,8 @@ export const BODY_LIMIT_BYTES = 1024 * 1024
  * Builds the HTTP application over wired services; it does not listen. Request flow:
  * onRequest (request id) → body read raw (the signature covers the bytes) → preValidation
  * (authenticate, then report an unreadable body) → schema validation (strict bodies) →
- * handler → service transaction → response; every error goes through one handler.
+ * preHandler (per-credential rate limit) → handler → service transaction → response; every
+ * error goes through one handler.
  */
 export function buildApp(services: Services, logger: Logger) {
   const app = Fastify({
