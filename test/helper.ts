@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { TestContext } from 'node:test'
 import { pino } from 'pino'
-import { signRequest } from '../src/api/auth/signature.ts'
+import { sdkHeaders } from '../src/api/auth/signature.ts'
 import { buildApp, type App } from '../src/app.ts'
 import type { HostDriver } from '../src/compute/driver.ts'
 import { loadConfig, type Config, type Quotas } from '../src/config.ts'
@@ -84,21 +84,15 @@ export interface SignedCall {
 /** Sends a signed request through `app.inject` (the full lifecycle, no socket). */
 export async function call(app: App, c: SignedCall) {
   const payload = c.body === undefined ? undefined : typeof c.body === 'string' ? c.body : JSON.stringify(c.body)
-  const headers: Record<string, string> = {
-    host: '127.0.0.1:8080',
-    'content-type': 'application/json',
-    'x-project-id': c.projectId ?? DEMO.projectId,
-    ...c.headers,
-  }
-  const signed = signRequest({
+  const headers = sdkHeaders({
     method: c.method,
     url: c.url,
-    headers,
-    ...(payload === undefined ? {} : { body: payload }),
-    accessKey: c.accessKey ?? DEMO.accessKey,
-    secretKey: c.secretKey ?? DEMO.secretKey,
+    host: '127.0.0.1:8080',
+    body: payload,
+    credential: { accessKey: c.accessKey ?? DEMO.accessKey, secretKey: c.secretKey ?? DEMO.secretKey, projectId: c.projectId ?? DEMO.projectId },
+    extra: c.headers,
   })
-  return app.inject({ method: c.method, url: c.url, headers: { ...headers, ...signed }, ...(payload === undefined ? {} : { payload }) })
+  return app.inject({ method: c.method, url: c.url, headers, ...(payload === undefined ? {} : { payload }) })
 }
 
 /** `/v1/{demo project}` + path. */

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { signRequest } from '../src/api/auth/signature.ts'
+import { sdkHeaders } from '../src/api/auth/signature.ts'
 import { DEMO } from '../src/services/demo.ts'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -80,13 +80,8 @@ export async function startEcsd(dataDir: string, args: string[] = [], env: Recor
 /** A signed HTTP call to a running ecsd with the demo credential, as the SDK makes it. */
 export async function httpCall(baseUrl: string, method: string, pathAndQuery: string, body?: unknown): Promise<{ status: number; body: unknown; requestId: string | null }> {
   const payload = body === undefined ? undefined : JSON.stringify(body)
-  const headers: Record<string, string> = {
-    host: new URL(baseUrl).host,
-    'content-type': 'application/json',
-    'x-project-id': DEMO.projectId,
-  }
-  const signed = signRequest({ method, url: pathAndQuery, headers, ...(payload === undefined ? {} : { body: payload }), accessKey: DEMO.accessKey, secretKey: DEMO.secretKey })
-  const res = await fetch(baseUrl + pathAndQuery, { method, headers: { ...headers, ...signed }, ...(payload === undefined ? {} : { body: payload }) })
+  const headers = sdkHeaders({ method, url: pathAndQuery, host: new URL(baseUrl).host, body: payload, credential: DEMO })
+  const res = await fetch(baseUrl + pathAndQuery, { method, headers, ...(payload === undefined ? {} : { body: payload }) })
   const text = await res.text()
   return { status: res.status, body: text === '' ? undefined : (JSON.parse(text) as unknown), requestId: res.headers.get('x-request-id') }
 }

@@ -3,14 +3,10 @@
  * connection), fed with requests signed exactly as the Huawei SDK signs them.
  */
 import autocannon from 'autocannon'
-import { signRequest } from '../../src/api/auth/signature.ts'
+import { sdkHeaders, type SigningCredential } from '../../src/api/auth/signature.ts'
 
 /** A credential requests are signed with. */
-export interface Credential {
-  projectId: string
-  accessKey: string
-  secretKey: string
-}
+export type Credential = SigningCredential
 
 /** A request as autocannon sends it. */
 export interface WireRequest {
@@ -27,13 +23,8 @@ export interface WireRequest {
  */
 export function signed(baseUrl: string, credential: Credential, method: WireRequest['method'], path: string, body?: unknown): WireRequest {
   const payload = body === undefined ? undefined : JSON.stringify(body)
-  const headers: Record<string, string> = {
-    host: new URL(baseUrl).host,
-    'content-type': 'application/json',
-    'x-project-id': credential.projectId,
-  }
-  const auth = signRequest({ method, url: path, headers, ...(payload === undefined ? {} : { body: payload }), accessKey: credential.accessKey, secretKey: credential.secretKey })
-  return { method, path, headers: { ...headers, ...auth }, ...(payload === undefined ? {} : { body: payload }) }
+  const headers = sdkHeaders({ method, url: path, host: new URL(baseUrl).host, body: payload, credential })
+  return { method, path, headers, ...(payload === undefined ? {} : { body: payload }) }
 }
 
 /** What one load phase measured. */

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { signRequest } from '../../src/api/auth/signature.ts'
+import { sdkHeaders } from '../../src/api/auth/signature.ts'
 import { audit, type Violation } from '../../src/services/audit.ts'
 import { DEMO, DEMO_FLAVORS } from '../../src/services/demo.ts'
 import { Database } from '../../src/store/database.ts'
@@ -331,17 +331,11 @@ export async function send(
   for (let attempt = 1; ; attempt++) {
     const base = replicas instanceof ReplicaFleet ? await replicas.pick(rng) : rng.pick(replicas)
     const payload = body === undefined ? undefined : JSON.stringify(body)
-    const headers: Record<string, string> = {
-      host: new URL(base).host,
-      'content-type': 'application/json',
-      'x-project-id': DEMO.projectId,
-      ...extraHeaders,
-    }
-    const signed = signRequest({ method, url: pathAndQuery, headers, ...(payload === undefined ? {} : { body: payload }), accessKey: DEMO.accessKey, secretKey: DEMO.secretKey })
+    const headers = sdkHeaders({ method, url: pathAndQuery, host: new URL(base).host, body: payload, credential: DEMO, extra: extraHeaders })
     try {
       const res = await fetch(base + pathAndQuery, {
         method,
-        headers: { ...headers, ...signed },
+        headers,
         ...(payload === undefined ? {} : { body: payload }),
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       })

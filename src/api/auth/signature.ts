@@ -330,3 +330,44 @@ export function signRequest(input: {
     Authorization: `${SIGNING_ALGORITHM} Access=${input.accessKey}, SignedHeaders=${signedHeaders.join(';')}, Signature=${signature}`,
   }
 }
+
+/** A credential as a signing client holds it. */
+export interface SigningCredential {
+  accessKey: string
+  secretKey: string
+  projectId: string
+}
+
+/**
+ * Every header the official SDK sends for a JSON API call — its signed set (`host`,
+ * `content-type: application/json`, `x-project-id`, any `extra` header such as
+ * `x-client-token`, then `X-Sdk-Date`) and `Authorization`. `extra` may also replace a default
+ * (a test sending another content type). The one way tests, benchmarks and clients build a
+ * request like the SDK's.
+ */
+export function sdkHeaders(input: {
+  method: string
+  url: string
+  host: string
+  body?: string | undefined
+  credential: SigningCredential
+  extra?: Record<string, string> | undefined
+  date?: Date | undefined
+}): Record<string, string> {
+  const headers: Record<string, string> = {
+    host: input.host,
+    'content-type': 'application/json',
+    'x-project-id': input.credential.projectId,
+    ...input.extra,
+  }
+  const signed = signRequest({
+    method: input.method,
+    url: input.url,
+    headers,
+    ...(input.body === undefined ? {} : { body: input.body }),
+    accessKey: input.credential.accessKey,
+    secretKey: input.credential.secretKey,
+    ...(input.date === undefined ? {} : { date: input.date }),
+  })
+  return { ...headers, ...signed }
+}
