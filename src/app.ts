@@ -3,7 +3,7 @@ import rateLimit from '@fastify/rate-limit'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv, type ErrorObject } from 'ajv'
 import addFormats from 'ajv-formats'
-import Fastify, { LogController } from 'fastify'
+import Fastify, { LogController, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { adminRoutes } from './api/admin/routes.ts'
 import { authenticate } from './api/auth/authenticate.ts'
@@ -11,6 +11,8 @@ import { handleError } from './api/errors.ts'
 import { identityRoutes } from './api/identity/routes.ts'
 import { jsonDepthExceeds, MAX_JSON_DEPTH, unstorableText } from './api/json.ts'
 import { groupRoutes } from './api/huawei/groups.ts'
+import { moveRoutes, resizeV11Routes } from './api/huawei/moves.ts'
+import { recycleBinRoutes } from './api/huawei/recycle-bin.ts'
 import { serverRoutes } from './api/huawei/servers.ts'
 import { apiNotFound, EcsError, invalidParameter } from './domain/errors.ts'
 import type { Services } from './services/index.ts'
@@ -146,17 +148,27 @@ export function buildApp(services: Services, logger: Logger) {
     })
   }
 
+  const authenticated = async (req: FastifyRequest) => {
+    req.principal = await authenticate(services.identity, req, (req.params as { project_id?: string }).project_id)
+    const problem = req.bodyProblem ?? unstorableText({ params: req.params, query: req.query })
+    if (problem !== undefined) throw invalidParameter(problem)
+  }
   app.register(
     async (v1) => {
-      v1.addHook('preValidation', async (req) => {
-        req.principal = await authenticate(services.identity, req, (req.params as { project_id?: string }).project_id)
-        const problem = req.bodyProblem ?? unstorableText({ params: req.params, query: req.query })
-        if (problem !== undefined) throw invalidParameter(problem)
-      })
+      v1.addHook('preValidation', authenticated)
       await v1.register(groupRoutes, { services })
       await v1.register(serverRoutes, { services })
+      await v1.register(moveRoutes, { services })
+      await v1.register(recycleBinRoutes, { services })
     },
     { prefix: '/v1/:project_id' },
+  )
+  app.register(
+    async (v11) => {
+      v11.addHook('preValidation', authenticated)
+      await v11.register(resizeV11Routes, { services })
+    },
+    { prefix: '/v1.1/:project_id' },
   )
   app.register(adminRoutes, { services, prefix: '/admin' })
   // For Prometheus scrapers, unauthenticated like most scrape endpoints: it carries counts and

@@ -47,6 +47,8 @@ export interface Config {
   requestTimeoutMs: number
   quotas: Quotas
   placement: { score: PlacementScore; subsetSize: number }
+  /** The region id ecsd reports (`showFlavorCapacity`'s `region_id`). */
+  region: string
 }
 
 /** Values given on the command line; each wins over its `ECSD_*` environment variable. */
@@ -123,6 +125,7 @@ export function loadConfig(flags: ConfigFlags = {}, rawEnv: NodeJS.ProcessEnv = 
       score,
       subsetSize: int('ECSD_PLACEMENT_SUBSET_SIZE', undefined, 3, 1, 100),
     },
+    region: env.ECSD_REGION ?? 'ecsd-1',
   }
 }
 

@@ -112,6 +112,21 @@ export async function waitForJob(app: App, jobId: string, timeoutMs = 10_000): P
   }
 }
 
+/**
+ * Waits until no job is running and no move is in flight — for moves a test did not get a job
+ * id for (add_member's re-placement).
+ */
+export async function waitForIdle(database: Database, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const move = await database.db.selectFrom('moves').select('id').limit(1).executeTakeFirst()
+    const job = await database.db.selectFrom('jobs').select('id').where('status', 'in', ['RUNNING', 'INIT']).limit(1).executeTakeFirst()
+    if (!move && !job) return
+    if (Date.now() > deadline) throw new Error(`still busy after ${timeoutMs} ms: ${move ? `move ${move.id}` : `job ${job!.id}`}`)
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
 /** Minimal valid create-server body. */
 export function createBody(server: Record<string, unknown> = {}): { server: Record<string, unknown> } {
   return {
@@ -177,10 +192,11 @@ export function groupAction(app: App, groupId: string, action: 'add_member' | 'r
  * are left out: a runner renews them as a heartbeat while a host operation is in flight.
  */
 export async function snapshot(database: Database): Promise<Record<string, unknown[]>> {
-  const tables = ['projects', 'credentials', 'hosts', 'flavors', 'servers', 'server_groups', 'server_group_members', 'jobs', 'users'] as const
+  const tables = ['projects', 'credentials', 'hosts', 'flavors', 'servers', 'server_groups', 'server_group_members', 'group_host_holds', 'moves', 'jobs', 'users'] as const
   const out: Record<string, unknown[]> = {}
   for (const t of tables) {
-    const rows = await database.db.selectFrom(t).selectAll().orderBy(t === 'credentials' ? 'access_key' : t === 'server_group_members' ? 'server_id' : 'id').execute()
+    const order = t === 'credentials' ? 'access_key' : t === 'server_group_members' || t === 'group_host_holds' ? 'server_id' : 'id'
+    const rows = await database.db.selectFrom(t).selectAll().orderBy(order).execute()
     out[t] = t === 'jobs' ? rows.map((r) => ({ ...r, lease_expires_at: undefined })) : rows
   }
   return out

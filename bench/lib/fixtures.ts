@@ -8,8 +8,10 @@ import type { Kysely } from 'kysely'
 import { adjustUsage } from '../../src/services/allocations.ts'
 import { loadMasterKey, SecretBox } from '../../src/services/identity/secrets.ts'
 import { IdentityService } from '../../src/services/identity/index.ts'
+import { insertMemberships } from '../../src/services/membership.ts'
 import type { Database } from '../../src/store/database.ts'
 import type { Schema } from '../../src/store/schema.ts'
+import { FRESH_SERVER_COLUMNS } from '../../src/store/tables/servers.ts'
 import type { Credential } from './load.ts'
 
 /** The benchmark tenant. */
@@ -59,15 +61,15 @@ export async function createCycleFixtures(database: Database, connections: numbe
       const gb = crypto.randomUUID()
       const host = (id: string, servers: number) => ({
         id, name: id, az, vcpus: HOST.vcpus, ram_mb: HOST.ram_mb, cpu_allocation_ratio: 1, ram_allocation_ratio: 1,
-        free_vcpus: HOST.vcpus - servers * FLAVOR.vcpus, free_ram_mb: HOST.ram_mb - servers * FLAVOR.ram_mb, state: 'up', enabled: 1, created_at: now,
+        free_vcpus: HOST.vcpus - servers * FLAVOR.vcpus, free_ram_mb: HOST.ram_mb - servers * FLAVOR.ram_mb, state: 'up', enabled: 1, created_at: now, dedicated_to: null,
       })
       await db.insertInto('hosts').values([host(a, 2), host(b, 1)]).execute()
       await db.insertInto('servers').values([server(s, a, az, now), server(ma, a, az, now), server(mb, b, az, now)]).execute()
       await db.insertInto('server_groups').values([group(ga, `cycle-${c}-a`, now), group(gb, `cycle-${c}-b`, now)]).execute()
-      await db.insertInto('server_group_members').values([
-        { group_id: ga, server_id: ma, host_id: a, distinct_host: 1, created_at: now },
-        { group_id: gb, server_id: mb, host_id: b, distinct_host: 1, created_at: now },
-      ]).execute()
+      await insertMemberships(db, [
+        { groupId: ga, serverId: ma, hostId: a, distinctHost: true, createdAt: now },
+        { groupId: gb, serverId: mb, hostId: b, distinctHost: true, createdAt: now },
+      ])
       fixtures.push({ server: s, groupA: ga, groupB: gb })
     }
     await adjustUsage(db, BENCH.projectId, { servers: 3 * connections, cores: 3 * connections * FLAVOR.vcpus, ramMb: 3 * connections * FLAVOR.ram_mb })
@@ -99,6 +101,7 @@ function server(id: string, hostId: string, az: string, now: string): Schema['se
     id, project_id: BENCH.projectId, name: `cycle-${id.slice(0, 8)}`, status: 'SHUTOFF', task_state: null, power_state: 4,
     flavor_id: FLAVOR.id, vcpus: FLAVOR.vcpus, ram_mb: FLAVOR.ram_mb, virtualization: 'kvm', az, host_id: hostId,
     image_ref: 'img-ubuntu-22.04', vpc_id: 'vpc-bench', metadata: '{}', created_at: now, updated_at: now, launched_at: now,
+    ...FRESH_SERVER_COLUMNS,
   }
 }
 

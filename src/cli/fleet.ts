@@ -12,8 +12,10 @@ import { loadConfig, sqliteFile, type ConfigFlags } from '../config.ts'
 import { adjustUsage } from '../services/allocations.ts'
 import { DEMO, DEMO_FLAVORS, seedDemo } from '../services/demo.ts'
 import { loadMasterKey, SecretBox } from '../services/identity/secrets.ts'
+import { insertMemberships, type NewMembership } from '../services/membership.ts'
 import { Database } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
+import { FRESH_SERVER_COLUMNS } from '../store/tables/servers.ts'
 
 /** What to generate. */
 export interface FleetOptions {
@@ -58,6 +60,8 @@ const FLAVOR_WEIGHTS: Record<(typeof DEMO_FLAVORS)[number]['id'], number> = {
   'c7.2xlarge.4': 5,
   's3.small.1': 10,
   's3.large.2': 5,
+  's6.2xlarge.2': 0,
+  'm6.4xlarge.8': 0,
 }
 const SMALLEST_KVM = DEMO_FLAVORS.find((f) => f.id === 's6.small.1')!
 const POWER = { ACTIVE: 1, SHUTOFF: 4, ERROR: 0 } as const
@@ -173,7 +177,8 @@ export async function generateFleet(database: Database, options: FleetOptions, o
   const plan = memberPlan(hostCount, groupCount, groupMembers)
   const scale = Math.max(1, Math.ceil(serversPerHost / 16))
   const flavorTable = DEMO_FLAVORS.flatMap((f) => Array.from({ length: FLAVOR_WEIGHTS[f.id] }, () => f))
-  const columns = 18
+  // Columns of the widest row written (servers).
+  const columns = 24
   // Multi-row inserts stay under both dialects' bound-parameter limits (SQLite 32766, PostgreSQL 65535).
   const rowsPerInsert = Math.floor(30_000 / columns)
   const hostsPerBatch = Math.max(1, Math.floor(options.batchServers / Math.max(1, serversPerHost)))
@@ -193,7 +198,7 @@ export async function generateFleet(database: Database, options: FleetOptions, o
     const last = Math.min(hostCount, first + hostsPerBatch)
     const hostRows: Array<Schema['hosts']> = []
     const serverRows: Array<Schema['servers']> = []
-    const memberRows: Array<Schema['server_group_members']> = []
+    const memberRows: NewMembership[] = []
     for (let h = first; h < last; h++) {
       const vcpus = HOST_VCPUS[Math.floor(random() * HOST_VCPUS.length)]! * scale
       const ramMb = vcpus * 4096
@@ -235,9 +240,10 @@ export async function generateFleet(database: Database, options: FleetOptions, o
           created_at: created,
           updated_at: created,
           launched_at: status === 'ERROR' ? null : created,
+          ...FRESH_SERVER_COLUMNS,
         })
         if (groupIndex !== undefined) {
-          memberRows.push({ group_id: groupIds[groupIndex]!, server_id: serverId, host_id: hostId, distinct_host: 1, created_at: nowIso })
+          memberRows.push({ groupId: groupIds[groupIndex]!, serverId, hostId, distinctHost: true, createdAt: nowIso })
         }
       }
       const state = random() < 0.005 ? 'down' : 'up'
@@ -254,12 +260,13 @@ export async function generateFleet(database: Database, options: FleetOptions, o
         state,
         enabled: random() < 0.01 ? 0 : 1,
         created_at: nowIso,
+        dedicated_to: null,
       })
     }
     await database.transaction(async ({ db }) => {
       for (let i = 0; i < hostRows.length; i += rowsPerInsert) await db.insertInto('hosts').values(hostRows.slice(i, i + rowsPerInsert)).execute()
       for (let i = 0; i < serverRows.length; i += rowsPerInsert) await db.insertInto('servers').values(serverRows.slice(i, i + rowsPerInsert)).execute()
-      for (let i = 0; i < memberRows.length; i += rowsPerInsert) await db.insertInto('server_group_members').values(memberRows.slice(i, i + rowsPerInsert)).execute()
+      await insertMemberships(db, memberRows, rowsPerInsert)
       await adjustUsage(db, DEMO.projectId, {
         servers: serverRows.length,
         cores: serverRows.reduce((n, r) => n + r.vcpus, 0),

@@ -1,20 +1,49 @@
 import type { ServerOperation } from '../domain/job.ts'
+import type { MoveKind } from '../domain/move.ts'
+
+/** The physical part of a move: where from, where to, and how. */
+export interface DriverMove {
+  /** Host name the server leaves. Equal to `to` for a resize in place. */
+  from: string
+  to: string
+  kind: MoveKind
+  /** The server's size once moved. */
+  vcpus: number
+  ramMb: number
+  /** Run the server on `to` afterwards (it ran before, or a resize asked to restart it). */
+  powerOnAfter: boolean
+}
 
 /** What a host driver is told to do: one operation on one server on one host. */
 export interface DriverCommand {
   operation: ServerOperation
   serverId: string
+  /** The host the server is on — for a move, the host it goes to. */
   hostName: string
+  /** Set for `resize`, `migrate`, `redeploy` and `revert`. */
+  move?: DriverMove
+  /** Set for `reboot`. */
+  reboot?: 'SOFT' | 'HARD'
 }
 
 /**
  * The boundary to the hypervisors. A driver performs the physical part of an operation and
  * resolves when it is done, or rejects with a reason the job records as its `fail_reason`.
  * Calls may be repeated after a crash (a job is resumed from the start of its step), so a driver
- * must treat a repeated command as already done.
+ * must treat a repeated command as already done. A move that fails must leave the server where
+ * it was (the control plane puts it back on its source), unless the driver rejects with a
+ * `ServerLostOnTarget`, which leaves it in ERROR on the target.
  */
 export interface HostDriver {
   perform(command: DriverCommand): Promise<void>
+}
+
+/**
+ * A move that failed after the server left its source: it cannot be put back, so it is
+ * recorded in ERROR on the target (the source is released).
+ */
+export class ServerLostOnTarget extends Error {
+  override name = 'ServerLostOnTarget'
 }
 
 /** Knobs of the simulated driver. */
@@ -22,7 +51,7 @@ export interface SimulatedDriverOptions {
   /** How long every operation takes. */
   latencyMs: number
   /** Makes chosen commands fail, for tests of the failure paths; return a reason to fail. */
-  fault?: (command: DriverCommand) => string | undefined
+  fault?: (command: DriverCommand) => string | Error | undefined
 }
 
 /** A driver with no hypervisor behind it: each operation takes `latencyMs` and succeeds unless a fault is injected. */
@@ -34,6 +63,6 @@ export class SimulatedDriver implements HostDriver {
     // handed back and the next runner repeats the step).
     if (this.options.latencyMs > 0) await new Promise((r) => setTimeout(r, this.options.latencyMs).unref())
     const fault = this.options.fault?.(command)
-    if (fault !== undefined) throw new Error(fault)
+    if (fault !== undefined) throw typeof fault === 'string' ? new Error(fault) : fault
   }
 }

@@ -142,6 +142,10 @@ export const noValidHost = (what: string, diagnosis: string) =>
     `Insufficient resources for this flavor: no host can take ${what}. Filter results: ${diagnosis}.`,
   )
 
+/** Every attempt to claim capacity lost the race for it to concurrent requests. */
+export const capacityContended = (hostId: string) =>
+  new EcsError('Ecs.0319', 400, `Insufficient resources for this flavor: host ${hostId} was filled by concurrent requests on every attempt to claim room on it; retry the request.`)
+
 /** A batch start/stop/delete names more servers than one request may. */
 export const tooManyServersInBatch = (count: number, limit: number) =>
   new EcsError(
@@ -157,6 +161,54 @@ export const createCountExceeded = (count: number, limit: number) =>
     400,
     `The number of ECSs to be created exceeds the maximum allowed limit: count ${count}, at most ${limit} per request.`,
   )
+
+/** A resize to the flavor the server already has. */
+export const sameFlavor = (serverId: string, flavorId: string) =>
+  new EcsError('Ecs.0005', 400, `Invalid parameter values: ECS ${serverId} already has flavor ${flavorId}; choose another flavorRef (GET /v1/{project_id}/cloudservers/resize_flavors?instance_uuid=${serverId} lists them).`)
+
+/** A resize between flavor families that cannot be converted (KVM and Xen). */
+export const flavorNotResizable = (serverId: string, from: string, to: string, why: string) =>
+  new EcsError('Ecs.0005', 400, `Invalid parameter values: ECS ${serverId} cannot be resized from ${from} to ${to}: ${why}. GET /v1/{project_id}/cloudservers/resize_flavors?instance_uuid=${serverId} lists the flavors it can take.`)
+
+/** A flavor that is no longer sold (`cond:operation:status` sellout or abandon). */
+export const flavorNotSold = (flavorId: string, sellStatus: string) =>
+  new EcsError('Ecs.0005', 400, `Invalid parameter values: flavor ${flavorId} is not on sale (cond:operation:status=${sellStatus}); choose a flavor whose status is normal.`)
+
+/** An operation that needs a stopped server (resize without mode=withStopServer, migrate). */
+export const serverMustBeStopped = (serverId: string, status: string, operation: string, hint: string) =>
+  new EcsError('Ecs.0100', 400, `The ECS status does not meet requirements: ECS ${serverId} is ${status}; ${operation} needs it stopped (SHUTOFF). ${hint}`)
+
+/** migrateServer of a server in the shared pool without a dedicated host to go to. */
+export const migrateNeedsDedicatedHost = (serverId: string) =>
+  new EcsError('Ecs.0005', 400, `Invalid parameter values: ECS ${serverId} runs in the shared pool; migrate moves servers to, between and off dedicated hosts, so name the target in migrate.dedicated_host_id. To move a server to another shared host, use actions/redeploy.`)
+
+/** A dedicated host id that is not a dedicated host of the caller's project. */
+export const dedicatedHostNotFound = (hostId: string) =>
+  new EcsError('Ecs.0005', 400, `Invalid parameter values: dedicated_host_id ${hostId} is not a dedicated host of this project.`)
+
+/** migrateServer to the dedicated host the server already runs on. */
+export const sameDedicatedHost = (serverId: string, hostId: string) =>
+  new EcsError('Ecs.0221', 400, `ECS ${serverId} already runs on dedicated host ${hostId}; name another dedicated host, or send {"migrate": null} to move it to the shared pool.`)
+
+/** A dedicated host combined with a group hint at creation, which the API does not support. */
+export const dedicatedHostWithGroup = () =>
+  new EcsError('Ecs.0005', 400, 'Invalid parameter values: os:scheduler_hints.group cannot be combined with a dedicated host (dedicated_host_id or tenancy "dedicated"); create the server on the dedicated host, then add it to the group.')
+
+/** A recycle-bin operation on a server that is not in the recycle bin. */
+export const serverNotInRecycleBin = (serverId: string) =>
+  new EcsError('Ecs.0100', 400, `The ECS status does not meet requirements: ECS ${serverId} is not in the recycle bin.`)
+
+/** A server operation on a server that sits in the recycle bin. */
+export const serverInRecycleBin = (serverId: string) =>
+  new EcsError('Ecs.0100', 400, `The ECS status does not meet requirements: ECS ${serverId} is in the recycle bin; revert it first (POST /v1/{project_id}/recycle-bin/cloudservers/${serverId}/actions/revert).`)
+
+/** Turning the recycle bin off while it holds servers. */
+export const recycleBinNotEmpty = (count: number) =>
+  new EcsError('Ecs.0005', 400, `Invalid parameter values: the recycle bin still holds ${count} ECS${count === 1 ? '' : 's'}; revert or delete them (DELETE /v1/{project_id}/recycle-bin/cloudservers/{server_id}) before switching it off.`)
+
+/** A batch resize that mixes zones or source flavors, which the API refuses. */
+export const batchResizeMismatch = (detail: string) =>
+  new EcsError('Ecs.0005', 400, `Invalid parameter values: every ECS of a batch resize must have the same availability zone and the same current flavor; ${detail}.`)
 
 /** An operator route called with a tenant credential. */
 export const adminOnly = (what: string) =>

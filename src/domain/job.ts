@@ -4,13 +4,35 @@ export const JOB_STATUSES = ['INIT', 'RUNNING', 'SUCCESS', 'FAIL'] as const
 /** One of `JOB_STATUSES`. */
 export type JobStatus = (typeof JOB_STATUSES)[number]
 
-/** What a sub-job does to its one server; the parent job's type is derived from it. */
-export type ServerOperation = 'create' | 'start' | 'stop' | 'delete'
+/**
+ * What a sub-job does to its one server; the parent job's type is derived from it. `recycle` is
+ * a delete that moves the server into the recycle bin, `purge` deletes a binned server for good;
+ * `resize`, `migrate`, `redeploy` and `revert` (out of the recycle bin) are moves.
+ */
+export type ServerOperation =
+  | 'create' | 'start' | 'stop' | 'delete' | 'reboot' | 'recycle' | 'purge'
+  | 'resize' | 'migrate' | 'redeploy' | 'revert'
 
-/** Job type names: the parent (batch) and the per-server sub-job. */
+/** The operations carried out by the move primitive (a `moves` row drives them). */
+export const MOVE_OPERATIONS: ReadonlySet<ServerOperation> = new Set(['resize', 'migrate', 'redeploy', 'revert'])
+
+/**
+ * Job type names: the parent (single or batch request) and the per-server sub-job. The API
+ * documents only the create types; the others follow the same pattern.
+ */
 export const JOB_TYPES: Record<ServerOperation, { parent: string; sub: string }> = {
   create: { parent: 'createServer', sub: 'createSingleServer' },
   start: { parent: 'batchStartServer', sub: 'startSingleServer' },
   stop: { parent: 'batchStopServer', sub: 'stopSingleServer' },
   delete: { parent: 'deleteServer', sub: 'deleteSingleServer' },
+  recycle: { parent: 'deleteServer', sub: 'deleteSingleServer' },
+  reboot: { parent: 'batchRebootServer', sub: 'rebootSingleServer' },
+  purge: { parent: 'deleteRecycleBinServer', sub: 'deleteSingleServer' },
+  resize: { parent: 'resizeServer', sub: 'resizeSingleServer' },
+  migrate: { parent: 'migrateServer', sub: 'migrateSingleServer' },
+  redeploy: { parent: 'redeployServer', sub: 'redeploySingleServer' },
+  revert: { parent: 'revertRecycleBinServer', sub: 'revertSingleServer' },
 }
+
+/** The parent type of a batch resize (`POST …/cloudservers/batch-resize`). */
+export const BATCH_RESIZE_JOB_TYPE = 'batchResizeServers'

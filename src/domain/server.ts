@@ -1,7 +1,7 @@
 /** Lifecycle vocabulary of a server, as the Huawei ECS API names it. */
 
 /** The `status` values ecsd produces (a subset of the API's documented set). */
-export const SERVER_STATUSES = ['BUILD', 'ACTIVE', 'SHUTOFF', 'ERROR', 'DELETED'] as const
+export const SERVER_STATUSES = ['BUILD', 'ACTIVE', 'SHUTOFF', 'ERROR', 'DELETED', 'REBOOT', 'HARD_REBOOT', 'RESIZE', 'MIGRATING'] as const
 /** One of `SERVER_STATUSES`. */
 export type ServerStatus = (typeof SERVER_STATUSES)[number]
 
@@ -15,15 +15,26 @@ export const DOCUMENTED_SERVER_STATUSES = [
   'UNKNOWN', 'VERIFY_RESIZE',
 ] as const
 
-/** `OS-EXT-STS:task_state` while a job works on the server; null when idle. */
-export type TaskState = 'spawning' | 'powering-off' | 'powering-on' | 'deleting'
+/** `OS-EXT-STS:task_state` while a job works on the server; null when idle (Nova's names). */
+export type TaskState =
+  | 'spawning' | 'powering-off' | 'powering-on' | 'deleting' | 'rebooting' | 'rebooting_hard'
+  | 'resize_migrating' | 'migrating' | 'restoring'
 
 /** Nova power states, exposed as `OS-EXT-STS:power_state`. */
 export const POWER_STATE = { NOSTATE: 0, RUNNING: 1, SHUTDOWN: 4 } as const
 
-/** `OS-EXT-STS:vm_state` for each status. */
-export function vmStateOf(status: ServerStatus): string {
+/**
+ * `OS-EXT-STS:vm_state` for each status; a server that is resized or moved keeps the vm state of
+ * its power state, as in Nova.
+ */
+export function vmStateOf(status: ServerStatus, powerState: number): string {
   switch (status) {
+    case 'REBOOT':
+    case 'HARD_REBOOT':
+      return 'active'
+    case 'RESIZE':
+    case 'MIGRATING':
+      return powerState === POWER_STATE.RUNNING ? 'active' : 'stopped'
     case 'BUILD':
       return 'building'
     case 'ACTIVE':

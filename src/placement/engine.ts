@@ -5,7 +5,7 @@ import type { Schema } from '../store/schema.ts'
 import type { HostCandidate, HostFilter, HostScore, PlacementRequest } from './types.ts'
 
 const CANDIDATE_COLUMNS = [
-  'id', 'name', 'az', 'vcpus', 'ram_mb', 'free_vcpus', 'free_ram_mb', 'state', 'enabled',
+  'id', 'name', 'az', 'vcpus', 'ram_mb', 'free_vcpus', 'free_ram_mb', 'state', 'enabled', 'dedicated_to',
 ] as const
 
 /** Engine settings. */
@@ -83,13 +83,15 @@ export class PlacementEngine {
     const { filters } = this.options
     const steps: string[] = []
     for (let i = 1; i <= filters.length; i++) {
+      const label = filters[i - 1]!.describe(req)
+      if (label === undefined) continue
       const applied = filters.slice(0, i)
       const row = await db
         .selectFrom('hosts')
         .select((eb) => eb.fn.countAll<number | string>().as('n'))
         .where((eb) => eb.and(predicates(applied, eb, req)))
         .executeTakeFirstOrThrow()
-      steps.push(`${applied[i - 1]!.describe(req)}: ${Number(row.n)}`)
+      steps.push(`${label}: ${Number(row.n)}`)
     }
     return steps.join(' → ')
   }

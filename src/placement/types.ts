@@ -12,6 +12,7 @@ export interface HostCandidate {
   free_ram_mb: number
   state: string
   enabled: number
+  dedicated_to: string | null
 }
 
 /** What one placement needs: the size to fit, where, and which hosts the group already uses. */
@@ -20,8 +21,20 @@ export interface PlacementRequest {
   ramMb: number
   /** Restrict to one availability zone; undefined means any. */
   az: string | undefined
-  /** Hosts of the other members of a distinct-host (anti-affinity) group. */
+  /**
+   * Hosts held by the other members of a distinct-host (anti-affinity) group: their current
+   * hosts and the sources of their moves in flight.
+   */
   groupHostIds: ReadonlySet<string>
+  /**
+   * Dedicated hosts: the project whose dedicated hosts may be used. Absent: the shared pool only,
+   * where no dedicated host is ever a candidate.
+   */
+  dedicatedTo?: string | undefined
+  /** Only this host (a named target, e.g. a dedicated host); it must still pass every filter. */
+  requestedHostId?: string | undefined
+  /** Hosts the server must leave (a redeploy's current host). */
+  avoidHostIds?: ReadonlySet<string> | undefined
   /** Human description of what is placed, for the diagnosis ("ECS 1b2c… (2 vCPU, 4096 MiB)"). */
   subject: string
 }
@@ -39,8 +52,11 @@ export interface HostFilter {
   where(eb: ExpressionBuilder<Schema, 'hosts'>, req: PlacementRequest): Expression<SqlBool> | undefined
   /** True when `host` is acceptable for `req`. */
   passes(host: HostCandidate, req: PlacementRequest): boolean
-  /** The filter as it appears in a diagnosis line, e.g. `AvailabilityZone(az1)`. */
-  describe(req: PlacementRequest): string
+  /**
+   * The filter as it appears in a diagnosis line, e.g. `AvailabilityZone(az1)`; undefined leaves
+   * out a filter that has nothing to say about this request.
+   */
+  describe(req: PlacementRequest): string | undefined
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely'
+import { capacityContended } from '../domain/errors.ts'
 import { TransientConflictError } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
 
@@ -13,9 +14,11 @@ export interface Allocation {
  * Takes `a` from its host's free capacity. The update is conditional on the capacity still
  * being there, so even a caller that skipped placement cannot overfill a host (and the CHECK
  * constraint stands behind this). When the host lacks room — another writer filled it since the
- * placement read it — the transaction is retried and placement runs again.
+ * placement read it — the transaction is retried and placement runs again; a request that loses
+ * that race on every retry gets `Ecs.0319`, never an internal error.
  */
 export async function claim(db: Kysely<Schema>, a: Allocation): Promise<void> {
+  if (a.vcpus === 0 && a.ramMb === 0) return
   const result = await db
     .updateTable('hosts')
     .set((eb) => ({
@@ -27,12 +30,13 @@ export async function claim(db: Kysely<Schema>, a: Allocation): Promise<void> {
     .where('free_ram_mb', '>=', a.ramMb)
     .executeTakeFirst()
   if (Number(result.numUpdatedRows) !== 1) {
-    throw new TransientConflictError(`capacity claim of ${a.vcpus} vCPU / ${a.ramMb} MiB on host ${a.hostId} refused`)
+    throw new TransientConflictError(`capacity claim of ${a.vcpus} vCPU / ${a.ramMb} MiB on host ${a.hostId} refused`, capacityContended(a.hostId))
   }
 }
 
 /** Gives `a` back to its host. */
 export async function release(db: Kysely<Schema>, a: Allocation): Promise<void> {
+  if (a.vcpus === 0 && a.ramMb === 0) return
   await db
     .updateTable('hosts')
     .set((eb) => ({

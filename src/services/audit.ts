@@ -3,7 +3,7 @@ import type { Schema } from '../store/schema.ts'
 
 /** One broken invariant, with the ids needed to find it. */
 export interface Violation {
-  invariant: 'anti-affinity' | 'capacity' | 'one-group' | 'membership-host' | 'job-finished' | 'quota-usage'
+  invariant: 'anti-affinity' | 'capacity' | 'one-group' | 'membership-host' | 'job-finished' | 'quota-usage' | 'in-flight-move' | 'group-hold'
   message: string
 }
 
@@ -19,11 +19,15 @@ export interface AuditOptions {
 
 /**
  * Checks the invariants of the architecture against the database as it is, without trusting
- * the code that wrote it: distinct member hosts in anti-affinity groups; host free capacity
- * equal to capacity minus the allocations of its servers, never overfilled; one group per
- * server (also a unique index); membership rows on their server's host; and no job left
- * RUNNING without an owner, or under a parent that already finished, or as a parent whose
- * sub-jobs all finished; and per-project usage counters equal to what the servers add up to.
+ * the code that wrote it: distinct member hosts in anti-affinity groups, counting the sources
+ * of moves in flight; host free capacity equal to capacity minus the allocations of its servers
+ * and what moves in flight still hold on their sources, never overfilled; one group per server
+ * (also a unique index); membership rows on their server's host; every group hold backed by a
+ * membership or a move, every member holding its host; every move in flight driven by a running
+ * job and its server on the move's target; no job left RUNNING without an owner, or under a
+ * parent that already finished, or as a parent whose sub-jobs all finished, no start queued
+ * behind a move that no longer exists; and per-project usage counters equal to what the
+ * servers (binned ones included) add up to.
  */
 export async function audit(db: Kysely<Schema>, options: AuditOptions = {}): Promise<Violation[]> {
   const violations: Violation[] = []
@@ -42,9 +46,107 @@ export async function audit(db: Kysely<Schema>, options: AuditOptions = {}): Pro
     violations.push({ invariant: 'anti-affinity', message: `group ${r.group_id} has ${Number(r.members)} members on host ${r.host_id}` })
   }
 
+  // In-flight moves: a member's source host still counts as used by its group. Not for
+  // add_member's re-placement: its source is the host of the member it makes way for, and a
+  // failed one never returns there (the server stays on the target, in ERROR).
+  const heldTwice = await db
+    .selectFrom('group_host_holds as h')
+    .innerJoin('server_groups as g', 'g.id', 'h.group_id')
+    .select(['h.group_id', 'h.host_id'])
+    .select((eb) => eb.fn.count<number | string>('h.server_id').as('holds'))
+    .where('g.policy', '=', 'anti-affinity')
+    .groupBy(['h.group_id', 'h.host_id'])
+    .having((eb) => eb.fn.count('h.server_id'), '>', 1)
+    .execute()
+  for (const r of heldTwice) {
+    violations.push({ invariant: 'anti-affinity', message: `group ${r.group_id} holds host ${r.host_id} ${Number(r.holds)} times (members and moves in flight)` })
+  }
+  const sourceTaken = await db
+    .selectFrom('moves as mv')
+    .innerJoin('server_group_members as moving', 'moving.server_id', 'mv.server_id')
+    .innerJoin('server_groups as g', 'g.id', 'moving.group_id')
+    .innerJoin('server_group_members as other', (j) => j.onRef('other.group_id', '=', 'moving.group_id').onRef('other.server_id', '!=', 'moving.server_id'))
+    .innerJoin('servers as os', 'os.id', 'other.server_id')
+    .select(['mv.server_id', 'mv.source_host_id', 'other.server_id as other_id', 'moving.group_id'])
+    .where('g.policy', '=', 'anti-affinity')
+    .whereRef('os.host_id', '=', 'mv.source_host_id')
+    .whereRef('mv.source_host_id', '!=', 'mv.target_host_id')
+    .where('mv.reason', '!=', 'add_member')
+    .execute()
+  for (const r of sourceTaken) {
+    violations.push({ invariant: 'anti-affinity', message: `member ${r.other_id} of group ${r.group_id} is on host ${r.source_host_id}, which member ${r.server_id} is still moving away from` })
+  }
+
+  const holds = await db
+    .selectFrom('group_host_holds as h')
+    .leftJoin('server_group_members as m', (j) => j.onRef('m.server_id', '=', 'h.server_id').onRef('m.group_id', '=', 'h.group_id'))
+    .leftJoin('moves as mv', 'mv.server_id', 'h.server_id')
+    .select(['h.group_id', 'h.server_id', 'h.host_id', 'h.kind', 'm.host_id as member_host', 'mv.source_host_id', 'mv.target_host_id'])
+    .execute()
+  for (const h of holds) {
+    if (h.kind === 'member' && h.member_host !== h.host_id) {
+      violations.push({ invariant: 'group-hold', message: `group ${h.group_id} holds host ${h.host_id} for member ${h.server_id}, whose membership records host ${h.member_host ?? '(none)'}` })
+    }
+    if (h.kind === 'move-source' && (h.source_host_id === null || h.source_host_id !== h.host_id || h.source_host_id === h.target_host_id)) {
+      violations.push({ invariant: 'group-hold', message: `group ${h.group_id} holds host ${h.host_id} for a move of ${h.server_id} that is ${h.source_host_id === null ? 'not in flight' : `from ${h.source_host_id} to ${h.target_host_id}`}` })
+    }
+  }
+  const unheld = await db
+    .selectFrom('server_group_members as m')
+    .leftJoin('group_host_holds as h', (j) => j.onRef('h.server_id', '=', 'm.server_id').on('h.kind', '=', 'member'))
+    .select(['m.group_id', 'm.server_id'])
+    .where('h.server_id', 'is', null)
+    .execute()
+  for (const r of unheld) {
+    violations.push({ invariant: 'group-hold', message: `member ${r.server_id} of group ${r.group_id} holds no host of the group` })
+  }
+  const sourceUnheld = await db
+    .selectFrom('moves as mv')
+    .innerJoin('server_group_members as m', 'm.server_id', 'mv.server_id')
+    .leftJoin('group_host_holds as h', (j) => j.onRef('h.server_id', '=', 'mv.server_id').on('h.kind', '=', 'move-source'))
+    .select(['mv.server_id', 'mv.source_host_id', 'm.group_id'])
+    .whereRef('mv.source_host_id', '!=', 'mv.target_host_id')
+    .where('mv.reason', '!=', 'add_member')
+    .where('h.server_id', 'is', null)
+    .where((eb) => eb.or([eb('mv.held_vcpus', '>', 0), eb('mv.held_ram_mb', '>', 0)]))
+    .execute()
+  for (const r of sourceUnheld) {
+    violations.push({ invariant: 'group-hold', message: `member ${r.server_id} of group ${r.group_id} is moving away from ${r.source_host_id}, which the group does not hold` })
+  }
+
+  const moves = await db
+    .selectFrom('moves as mv')
+    .leftJoin('jobs as j', 'j.id', 'mv.job_id')
+    .innerJoin('servers as s', 's.id', 'mv.server_id')
+    .select(['mv.server_id', 'mv.job_id', 'mv.target_host_id', 'j.status as job_status', 's.host_id', 's.task_state'])
+    .execute()
+  for (const m of moves) {
+    if (m.job_status !== 'RUNNING') {
+      violations.push({ invariant: 'in-flight-move', message: `the move of ${m.server_id} is driven by job ${m.job_id}, which is ${m.job_status ?? 'missing'}` })
+    }
+    if (m.host_id !== m.target_host_id || m.task_state === null) {
+      violations.push({ invariant: 'in-flight-move', message: `server ${m.server_id} is moving to ${m.target_host_id} but records host ${m.host_id} and task ${m.task_state ?? 'none'}` })
+    }
+  }
+  const queued = await db
+    .selectFrom('jobs as j')
+    .leftJoin('moves as mv', 'mv.server_id', 'j.server_id')
+    .select(['j.id', 'j.server_id'])
+    .where('j.status', '=', 'INIT')
+    .where('mv.id', 'is', null)
+    .execute()
+  for (const q of queued) {
+    violations.push({ invariant: 'job-finished', message: `sub-job ${q.id} waits for a move of ${q.server_id ?? '?'} that is not in flight` })
+  }
+
+  const heldBySource = new Map<string, { vcpus: number; ramMb: number }>()
+  for (const m of await db.selectFrom('moves').select(['source_host_id', 'held_vcpus', 'held_ram_mb']).execute()) {
+    const sum = heldBySource.get(m.source_host_id) ?? { vcpus: 0, ramMb: 0 }
+    heldBySource.set(m.source_host_id, { vcpus: sum.vcpus + m.held_vcpus, ramMb: sum.ramMb + m.held_ram_mb })
+  }
   const hosts = await db
     .selectFrom('hosts as h')
-    .leftJoin('servers as s', 's.host_id', 'h.id')
+    .leftJoin('servers as s', (j) => j.onRef('s.host_id', '=', 'h.id').on('s.in_recycle_bin', '=', 0))
     .select(['h.id', 'h.vcpus', 'h.ram_mb', 'h.cpu_allocation_ratio', 'h.ram_allocation_ratio', 'h.free_vcpus', 'h.free_ram_mb'])
     .select((eb) => [
       eb.fn.coalesce(eb.fn.sum<number | string>('s.vcpus'), eb.val(0)).as('used_vcpus'),
@@ -55,12 +157,13 @@ export async function audit(db: Kysely<Schema>, options: AuditOptions = {}): Pro
   for (const h of hosts) {
     const vcpuCapacity = Math.floor(h.vcpus * h.cpu_allocation_ratio)
     const ramCapacity = Math.floor(h.ram_mb * h.ram_allocation_ratio)
-    const usedVcpus = Number(h.used_vcpus)
-    const usedRam = Number(h.used_ram_mb)
+    const held = heldBySource.get(h.id) ?? { vcpus: 0, ramMb: 0 }
+    const usedVcpus = Number(h.used_vcpus) + held.vcpus
+    const usedRam = Number(h.used_ram_mb) + held.ramMb
     if (h.free_vcpus !== vcpuCapacity - usedVcpus || h.free_ram_mb !== ramCapacity - usedRam) {
       violations.push({
         invariant: 'capacity',
-        message: `host ${h.id} records free ${h.free_vcpus} vCPU / ${h.free_ram_mb} MiB, but its servers use ${usedVcpus} / ${usedRam} of ${vcpuCapacity} / ${ramCapacity}`,
+        message: `host ${h.id} records free ${h.free_vcpus} vCPU / ${h.free_ram_mb} MiB, but its servers and moves in flight use ${usedVcpus} / ${usedRam} of ${vcpuCapacity} / ${ramCapacity}`,
       })
     }
     if (usedVcpus > vcpuCapacity || usedRam > ramCapacity) {

@@ -1,5 +1,6 @@
-import type { Kysely } from 'kysely'
+import { sql, type Kysely, type SqlBool } from 'kysely'
 import type { Quotas } from '../config.ts'
+import { flavorNotFound, invalidParameter, serverNotFound } from '../domain/errors.ts'
 import type { Schema } from '../store/schema.ts'
 import { usage } from './servers.ts'
 
@@ -44,4 +45,113 @@ export async function projectLimits(db: Kysely<Schema>, projectId: string, quota
     ramUsedMb: used.ramMb,
     serverGroupsUsed: Number(groups.n),
   }
+}
+
+/** Orders `listResizeFlavors` accepts (`sort_key`), as the API names them. */
+export const RESIZE_SORT_KEYS = ['flavorid', 'sort_key', 'name', 'memory_mb', 'vcpus', 'root_gb'] as const
+
+/** What `listResizeFlavors` is asked; the source is the first of instance, flavor id, flavor name given. */
+export interface ResizeFlavorsQuery {
+  instanceUuid: string | undefined
+  sourceFlavorId: string | undefined
+  sourceFlavorName: string | undefined
+  sortKey: (typeof RESIZE_SORT_KEYS)[number]
+  sortDir: 'asc' | 'desc'
+  limit: number
+  marker: string | undefined
+}
+
+/**
+ * The flavors a server (or a flavor) can be resized to: same virtualization (KVM stays KVM, Xen
+ * stays Xen), on sale, not the source itself, and small enough for at least one host that is up
+ * — in the server's zone when a server is named. It lists compatible targets, not free room:
+ * whether a host has room is decided when the resize is placed.
+ */
+export async function listResizeFlavors(db: Kysely<Schema>, projectId: string, q: ResizeFlavorsQuery): Promise<Schema['flavors'][]> {
+  let source: Schema['flavors'] | undefined
+  let az: string | undefined
+  if (q.instanceUuid !== undefined) {
+    const server = await db.selectFrom('servers').select(['flavor_id', 'az']).where('id', '=', q.instanceUuid).where('project_id', '=', projectId).where('in_recycle_bin', '=', 0).executeTakeFirst()
+    if (!server) throw serverNotFound(q.instanceUuid)
+    source = await db.selectFrom('flavors').selectAll().where('id', '=', server.flavor_id).executeTakeFirst()
+    az = server.az
+  } else if (q.sourceFlavorId !== undefined) {
+    source = await db.selectFrom('flavors').selectAll().where('id', '=', q.sourceFlavorId).executeTakeFirst()
+    if (!source) throw flavorNotFound(q.sourceFlavorId)
+  } else if (q.sourceFlavorName !== undefined) {
+    source = await db.selectFrom('flavors').selectAll().where('name', '=', q.sourceFlavorName).executeTakeFirst()
+    if (!source) throw flavorNotFound(q.sourceFlavorName)
+  } else {
+    throw invalidParameter('give one of instance_uuid, source_flavor_id or source_flavor_name')
+  }
+  if (!source) return []
+  const sourceId = source.id
+  const rows = await db
+    .selectFrom('flavors')
+    .selectAll()
+    .where('virtualization', '=', source.virtualization)
+    .where('id', '!=', sourceId)
+    .where('sell_status', '=', 'normal')
+    .where(({ exists, selectFrom }) => {
+      let hosts = selectFrom('hosts')
+        .select('hosts.id')
+        .where('hosts.state', '=', 'up')
+        .where((eb) => eb.or([eb('hosts.dedicated_to', 'is', null), eb('hosts.dedicated_to', '=', projectId)]))
+        .where(sql<SqlBool>`hosts.vcpus * hosts.cpu_allocation_ratio >= flavors.vcpus`)
+        .where(sql<SqlBool>`hosts.ram_mb * hosts.ram_allocation_ratio >= flavors.ram_mb`)
+      if (az !== undefined) hosts = hosts.where('hosts.az', '=', az)
+      return exists(hosts)
+    })
+    .execute()
+  const key = (f: Schema['flavors']): string | number => {
+    switch (q.sortKey) {
+      case 'name': return f.name
+      case 'memory_mb': return f.ram_mb
+      case 'vcpus': return f.vcpus
+      case 'root_gb': return f.disk_gb
+      default: return f.id
+    }
+  }
+  const sign = q.sortDir === 'desc' ? -1 : 1
+  rows.sort((a, b) => {
+    const ka = key(a)
+    const kb = key(b)
+    return sign * (ka < kb ? -1 : ka > kb ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  })
+  const start = q.marker === undefined ? 0 : rows.findIndex((f) => f.id === q.marker) + 1
+  if (q.marker !== undefined && start === 0) throw invalidParameter(`marker ${q.marker} is not one of the flavors listed`)
+  return rows.slice(start, start + q.limit)
+}
+
+/** One zone where a flavor can run, and whether it has room for one more now. */
+export interface FlavorCapacity {
+  availabilityZone: string
+  /** Some host of the zone has room for one more server of the flavor now (groups aside). */
+  prefer: boolean
+}
+
+/**
+ * `showFlavorCapacity`: the zones with a shared host big enough for the flavor, and whether one
+ * of them has room now. As Huawei documents, it ignores group policies: a group's own capacity
+ * cannot be read from it.
+ */
+export async function flavorCapacity(db: Kysely<Schema>, flavorId: string): Promise<FlavorCapacity[]> {
+  const flavor = await db.selectFrom('flavors').selectAll().where('id', '=', flavorId).executeTakeFirst()
+  if (!flavor) throw flavorNotFound(flavorId)
+  if (flavor.sell_status !== 'normal') return []
+  const zones = await db
+    .selectFrom('hosts')
+    .select('az')
+    .select((eb) =>
+      eb.fn.max(sql<number>`case when free_vcpus >= ${flavor.vcpus} and free_ram_mb >= ${flavor.ram_mb} then 1 else 0 end`).as('room'),
+    )
+    .where('state', '=', 'up')
+    .where('enabled', '=', 1)
+    .where('dedicated_to', 'is', null)
+    .where(sql<SqlBool>`vcpus * cpu_allocation_ratio >= ${flavor.vcpus}`)
+    .where(sql<SqlBool>`ram_mb * ram_allocation_ratio >= ${flavor.ram_mb}`)
+    .groupBy('az')
+    .orderBy('az')
+    .execute()
+  return zones.map((z) => ({ availabilityZone: z.az, prefer: Number(z.room) === 1 }))
 }

@@ -16,15 +16,21 @@ export const DEMO = {
 /** The demo fleet: two zones of eight identical hosts. */
 export const DEMO_FLEET = { zones: ['az1', 'az2'], hostsPerZone: 8, vcpus: 32, ramMb: 128 * 1024 } as const
 
-/** The demo flavor catalogue: KVM (CloudCompute) s6/c7 and Xen (FusionCompute) s3 families. */
+/**
+ * The demo flavor catalogue: KVM (CloudCompute) s6/c7/m6 and Xen (FusionCompute) s3 families.
+ * `m6.4xlarge.8` takes a whole demo host's RAM, so resizing to it moves a server off any host
+ * that runs something else; `s6.2xlarge.2` is sold out, to show how that is refused.
+ */
 export const DEMO_FLAVORS = [
-  { id: 's6.small.1', vcpus: 1, ram_mb: 1024, virtualization: 'kvm' },
-  { id: 's6.medium.2', vcpus: 1, ram_mb: 2048, virtualization: 'kvm' },
-  { id: 's6.large.2', vcpus: 2, ram_mb: 4096, virtualization: 'kvm' },
-  { id: 's6.xlarge.2', vcpus: 4, ram_mb: 8192, virtualization: 'kvm' },
-  { id: 'c7.2xlarge.4', vcpus: 8, ram_mb: 32768, virtualization: 'kvm' },
-  { id: 's3.small.1', vcpus: 1, ram_mb: 1024, virtualization: 'xen' },
-  { id: 's3.large.2', vcpus: 2, ram_mb: 4096, virtualization: 'xen' },
+  { id: 's6.small.1', vcpus: 1, ram_mb: 1024, virtualization: 'kvm', sell_status: 'normal' },
+  { id: 's6.medium.2', vcpus: 1, ram_mb: 2048, virtualization: 'kvm', sell_status: 'normal' },
+  { id: 's6.large.2', vcpus: 2, ram_mb: 4096, virtualization: 'kvm', sell_status: 'normal' },
+  { id: 's6.xlarge.2', vcpus: 4, ram_mb: 8192, virtualization: 'kvm', sell_status: 'normal' },
+  { id: 's6.2xlarge.2', vcpus: 8, ram_mb: 16384, virtualization: 'kvm', sell_status: 'sellout' },
+  { id: 'c7.2xlarge.4', vcpus: 8, ram_mb: 32768, virtualization: 'kvm', sell_status: 'normal' },
+  { id: 'm6.4xlarge.8', vcpus: 16, ram_mb: 131072, virtualization: 'kvm', sell_status: 'normal' },
+  { id: 's3.small.1', vcpus: 1, ram_mb: 1024, virtualization: 'xen', sell_status: 'normal' },
+  { id: 's3.large.2', vcpus: 2, ram_mb: 4096, virtualization: 'xen', sell_status: 'normal' },
 ] as const
 
 /**
@@ -46,7 +52,7 @@ export async function seedDemo(database: Database, box: SecretBox): Promise<bool
       .execute()
     await db
       .insertInto('flavors')
-      .values(DEMO_FLAVORS.map((f) => ({ id: f.id, name: f.id, vcpus: f.vcpus, ram_mb: f.ram_mb, disk_gb: 0, virtualization: f.virtualization })))
+      .values(DEMO_FLAVORS.map((f) => ({ id: f.id, name: f.id, vcpus: f.vcpus, ram_mb: f.ram_mb, disk_gb: 0, virtualization: f.virtualization, sell_status: f.sell_status })))
       .execute()
     const hosts = DEMO_FLEET.zones.flatMap((az) =>
       Array.from({ length: DEMO_FLEET.hostsPerZone }, (_, i) => ({
@@ -62,6 +68,7 @@ export async function seedDemo(database: Database, box: SecretBox): Promise<bool
         state: 'up',
         enabled: 1,
         created_at: now,
+        dedicated_to: null,
       })),
     )
     await db.insertInto('hosts').values(hosts).execute()

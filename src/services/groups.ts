@@ -3,13 +3,15 @@ import type { Logger } from 'pino'
 import type { Quotas } from '../config.ts'
 import {
   groupMemberQuota, groupNotFound, groupPolicyNotSupported, groupQuota, invalidParameter,
-  serverBusy, serverInOtherGroup, serverNotFound, serverNotKvm, serverNotStopped,
+  serverBusy, serverInOtherGroup, serverInRecycleBin, serverNotFound, serverNotKvm, serverNotStopped,
 } from '../domain/errors.ts'
 import { requiresDistinctHosts, type GroupPolicy } from '../domain/group.ts'
 import type { PlacementEngine } from '../placement/engine.ts'
 import { lockForUpdate, type Database, type Dialect } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
-import { claim, release } from './allocations.ts'
+import { recordJob, type JobRunner } from './jobs.ts'
+import { hostsHeldByGroup, insertMemberships, memberCount } from './membership.ts'
+import { beginMove } from './moves.ts'
 import { nowIso } from './time.ts'
 
 /** A group as the API shows it. */
@@ -33,6 +35,7 @@ export interface GroupServiceDeps {
   database: Database
   placement: PlacementEngine
   quotas: Quotas
+  jobs: JobRunner
   logger: Logger
 }
 
@@ -116,25 +119,28 @@ export class GroupService {
 
   /**
    * Adds a stopped KVM server to an anti-affinity group. If another member already uses the
-   * server's host, the server and its allocation move, in the same transaction, to a host of
-   * its availability zone that no member uses and that has room; if there is none, nothing
-   * changes and the caller gets `Ecs.0319` with the placement diagnosis. Adding a current member
-   * again changes nothing.
+   * server's host (or is moving away from it), the server is re-placed — through the move
+   * primitive, as a cold move whose job the driver carries out — on a host of its availability
+   * zone that the group does not hold and that has room; if there is none, nothing changes and
+   * the caller gets `Ecs.0319` with the placement diagnosis. Adding a current member again
+   * changes nothing.
    */
   async addMember(projectId: string, groupId: string, serverId: string): Promise<void> {
-    await this.deps.database.transaction(async ({ db, dialect, onCommit }) => {
+    await this.deps.database.transaction(async (tx) => {
+      const { db, dialect, onCommit } = tx
       // Lock order everywhere: project, group, servers (by id), job. The group lock serialises
       // every membership change of the group, across replicas.
       const group = await findGroup(db, projectId, groupId, dialect)
       const server = await lockForUpdate(
         db
           .selectFrom('servers')
-          .select(['id', 'status', 'task_state', 'virtualization', 'flavor_id', 'az', 'host_id', 'vcpus', 'ram_mb'])
+          .select(['id', 'project_id', 'status', 'task_state', 'virtualization', 'flavor_id', 'az', 'host_id', 'vcpus', 'ram_mb', 'power_state', 'in_recycle_bin', 'bin_group_id'])
           .where('id', '=', serverId)
           .where('project_id', '=', projectId),
         dialect,
       ).executeTakeFirst()
       if (!server) throw serverNotFound(serverId)
+      if (server.in_recycle_bin === 1) throw serverInRecycleBin(serverId)
       const membership = await db
         .selectFrom('server_group_members')
         .select('group_id')
@@ -148,41 +154,34 @@ export class GroupService {
       if (policy !== 'anti-affinity') throw groupPolicyNotSupported(groupId, policy)
       if (membership) throw serverInOtherGroup(serverId, membership.group_id)
 
-      const memberHosts = await db
-        .selectFrom('server_group_members')
-        .select('host_id')
-        .where('group_id', '=', groupId)
-        .execute()
       const limit = this.deps.quotas.maxServerGroupMembers
-      if (memberHosts.length >= limit) throw groupMemberQuota(groupId, limit)
+      if ((await memberCount(db, groupId)) >= limit) throw groupMemberQuota(groupId, limit)
 
-      const taken = new Set(memberHosts.map((m) => m.host_id))
-      let hostId = server.host_id
-      if (taken.has(hostId)) {
-        const target = await this.deps.placement.place(db, {
-          vcpus: server.vcpus,
-          ramMb: server.ram_mb,
-          az: server.az,
-          groupHostIds: taken,
-          subject: `ECS ${serverId} (${server.vcpus} vCPU, ${server.ram_mb} MiB) in ${server.az} away from the ${taken.size} hosts of group ${groupId}`,
-        })
-        await release(db, { hostId, vcpus: server.vcpus, ramMb: server.ram_mb })
-        await claim(db, { hostId: target.id, vcpus: server.vcpus, ramMb: server.ram_mb })
-        await db.updateTable('servers').set({ host_id: target.id, updated_at: nowIso() }).where('id', '=', serverId).execute()
-        const from = hostId
-        onCommit(() => this.deps.logger.info({ serverId, groupId, from, to: target.id }, 'server re-placed for anti-affinity (cold move; boots there on next start)'))
-        hostId = target.id
+      const taken = await hostsHeldByGroup(db, groupId)
+      const distinct = requiresDistinctHosts(policy)
+      if (!taken.has(server.host_id)) {
+        await insertMemberships(db, [{ groupId, serverId, hostId: server.host_id, distinctHost: distinct, createdAt: nowIso() }])
+        return
       }
-      await db
-        .insertInto('server_group_members')
-        .values({
-          group_id: groupId,
-          server_id: serverId,
-          host_id: hostId,
-          distinct_host: requiresDistinctHosts(policy) ? 1 : 0,
-          created_at: nowIso(),
-        })
-        .execute()
+      const target = await this.deps.placement.place(db, {
+        vcpus: server.vcpus,
+        ramMb: server.ram_mb,
+        az: server.az,
+        groupHostIds: taken,
+        subject: `ECS ${serverId} (${server.vcpus} vCPU, ${server.ram_mb} MiB) in ${server.az} away from the ${taken.size} hosts of group ${groupId}`,
+      })
+      // The re-placement is a cold move with a job of its own (the add_member answer stays an
+      // empty 200, as the API defines it); a start sent meanwhile waits for it.
+      const { subJobIds } = await recordJob(tx, this.deps.jobs, { projectId, operation: 'migrate', work: [serverId] })
+      await beginMove(db, {
+        server, jobId: subJobIds.get(serverId)!, reason: 'add_member', kind: 'cold', targetHostId: target.id,
+        flavor: { id: server.flavor_id, vcpus: server.vcpus, ramMb: server.ram_mb }, currentGroup: null,
+        joinGroup: { id: groupId, distinct }, statusDuring: 'SHUTOFF', taskState: 'migrating', finalStatus: 'SHUTOFF',
+        // The source is another member's host: a failed move cannot go back there.
+        onFailure: 'error',
+      })
+      const from = server.host_id
+      onCommit(() => this.deps.logger.info({ serverId, groupId, from, to: target.id }, 'server re-placed for anti-affinity (cold move)'))
     })
   }
 

@@ -8,9 +8,12 @@ import { DEFAULT_FILTERS } from '../placement/filters/index.ts'
 import { SCORES } from '../placement/scores/index.ts'
 import type { Database } from '../store/database.ts'
 import { GroupService } from './groups.ts'
+import { HostService } from './hosts.ts'
 import { IdentityService } from './identity/index.ts'
 import type { SecretBox } from './identity/secrets.ts'
 import { JobRunner } from './jobs.ts'
+import { RecycleBinService } from './recycle-bin.ts'
+import { ServerMoveService } from './server-moves.ts'
 import { ServerService } from './servers.ts'
 
 /** Everything the HTTP edge calls, wired once per process. */
@@ -21,6 +24,9 @@ export interface Services {
   jobs: JobRunner
   groups: GroupService
   servers: ServerService
+  moves: ServerMoveService
+  recycleBin: RecycleBinService
+  hosts: HostService
   identity: IdentityService
   config: Config
   metrics: Metrics
@@ -45,8 +51,11 @@ export function createServices(config: Config, database: Database, logger: Logge
   return {
     ...deps,
     jobs,
-    groups: new GroupService({ ...deps, logger: subsystem(logger, 'groups') }),
+    groups: new GroupService({ ...deps, jobs, logger: subsystem(logger, 'groups') }),
     servers: new ServerService({ ...deps, jobs }),
+    moves: new ServerMoveService({ ...deps, jobs }),
+    recycleBin: new RecycleBinService({ ...deps, jobs }),
+    hosts: new HostService(database),
     identity: new IdentityService(database, box, config.tokenTtlMs),
     config,
     metrics,

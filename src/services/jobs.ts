@@ -2,15 +2,16 @@ import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { Kysely } from 'kysely'
 import type { Logger } from 'pino'
-import type { HostDriver } from '../compute/driver.ts'
+import { ServerLostOnTarget, type DriverCommand, type HostDriver } from '../compute/driver.ts'
 import { jobNotFound } from '../domain/errors.ts'
-import type { JobStatus, ServerOperation } from '../domain/job.ts'
+import { JOB_TYPES, MOVE_OPERATIONS, type JobStatus, type ServerOperation } from '../domain/job.ts'
 import { POWER_STATE, type TaskState } from '../domain/server.ts'
-import { lockForUpdate, type Database, type Dialect } from '../store/database.ts'
+import { lockForUpdate, type Database, type Dialect, type Tx } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
 import type { JobTable } from '../store/tables/jobs.ts'
 import { adjustUsage, release } from './allocations.ts'
-import { nowIso } from './time.ts'
+import { finishMove } from './moves.ts'
+import { newJobId, nowIso } from './time.ts'
 
 /** A job as `GET /v1/{project_id}/jobs/{job_id}` reports it: the parent and its per-server sub-jobs. */
 export interface JobView {
@@ -18,12 +19,22 @@ export interface JobView {
   subJobs: JobTable[]
 }
 
-/** The task state a server carries while a sub-job of each operation is running on it. */
-export const TASK_STATE_OF: Record<ServerOperation, TaskState> = {
-  create: 'spawning',
-  start: 'powering-on',
-  stop: 'powering-off',
-  delete: 'deleting',
+/**
+ * The task states a server carries while a sub-job of each operation is running on it; the
+ * first is the one a new job sets (a hard reboot sets `rebooting_hard` itself).
+ */
+export const TASK_STATE_OF: Record<ServerOperation, readonly [TaskState, ...TaskState[]]> = {
+  create: ['spawning'],
+  start: ['powering-on'],
+  stop: ['powering-off'],
+  delete: ['deleting'],
+  recycle: ['deleting'],
+  purge: ['deleting'],
+  reboot: ['rebooting', 'rebooting_hard'],
+  resize: ['resize_migrating'],
+  migrate: ['migrating'],
+  redeploy: ['migrating'],
+  revert: ['restoring'],
 }
 
 /** The sub-job error code recorded when the driver fails an operation. */
@@ -32,6 +43,13 @@ const FAILURE_CODE: Record<ServerOperation, string> = {
   start: 'Ecs.0226',
   stop: 'Ecs.0000',
   delete: 'Ecs.0000',
+  recycle: 'Ecs.0000',
+  purge: 'Ecs.0000',
+  reboot: 'Ecs.0227',
+  resize: 'Ecs.0207',
+  migrate: 'Ecs.0000',
+  redeploy: 'Ecs.0000',
+  revert: 'Ecs.0000',
 }
 
 type SubJob = Pick<JobTable, 'id' | 'parent_id' | 'operation' | 'server_id'>
@@ -44,14 +62,19 @@ export interface JobRunnerOptions {
 
 const EXPIRED = '1970-01-01T00:00:00.000Z'
 
+/** At most this many expired recycle-bin servers are purged per sweep. */
+const PURGE_BATCH = 100
+
 /**
  * Runs the asynchronous part of server operations. A request commits its state change and its
  * RUNNING sub-jobs — leased to this runner — in one transaction and hands the parent job here
  * after commit; the runner asks the host driver to do the work, renewing the lease meanwhile,
  * and then commits the outcome. Every runner also sweeps for sub-jobs whose lease expired (their
- * runner died) and takes them over, so no job stays RUNNING. Each completion is conditional on
- * the job still being RUNNING and the server still carrying the job's task state, so a step run
- * twice (a takeover racing a slow owner) changes nothing the second time.
+ * runner died) and takes them over, so no job stays RUNNING; and for recycle-bin servers whose
+ * retention ended, which it deletes. Each completion is conditional on the job still being
+ * RUNNING and the server still carrying the job's task state (or, for a move, the move still
+ * belonging to the job), so a step run twice (a takeover racing a slow owner) changes nothing
+ * the second time.
  */
 export class JobRunner {
   /** Identifies this runner in `jobs.lease_owner`; unique per process start. */
@@ -75,8 +98,8 @@ export class JobRunner {
 
   /** Takes over expired jobs now, then every `sweepMs`. */
   start(): void {
-    this.track(this.sweep())
-    this.sweeper = setInterval(() => this.track(this.sweep()), this.options.sweepMs)
+    this.track(this.sweepAll())
+    this.sweeper = setInterval(() => this.track(this.sweepAll()), this.options.sweepMs)
     this.sweeper.unref()
   }
 
@@ -94,6 +117,11 @@ export class JobRunner {
         for (const sub of subs) void this.run(sub)
       })(),
     )
+  }
+
+  private async sweepAll(): Promise<void> {
+    await this.sweep()
+    await this.purgeExpiredRecycleBin()
   }
 
   /**
@@ -136,6 +164,38 @@ export class JobRunner {
   }
 
   /**
+   * Deletes recycle-bin servers whose retention ended: each gets a `deleteRecycleBinServer` job
+   * of its project, run like any other (the driver destroys what is left of it). Idle servers
+   * only: one whose revert or delete is under way is left to that job.
+   */
+  async purgeExpiredRecycleBin(): Promise<number> {
+    if (this.stopped) return 0
+    const now = nowIso()
+    const parents = await this.database.transaction(async (tx) => {
+      const expired = await lockForUpdate(
+        tx.db
+          .selectFrom('servers')
+          .select(['id', 'project_id'])
+          .where('in_recycle_bin', '=', 1)
+          .where('bin_expires_at', '<', now)
+          .where('task_state', 'is', null)
+          .orderBy('bin_expires_at')
+          .limit(PURGE_BATCH),
+        tx.dialect,
+      ).execute()
+      const jobIds: string[] = []
+      for (const s of expired) {
+        await tx.db.updateTable('servers').set({ task_state: TASK_STATE_OF.purge[0], updated_at: now }).where('id', '=', s.id).execute()
+        const { jobId } = await recordJob(tx, this, { projectId: s.project_id, operation: 'purge', work: [s.id] })
+        jobIds.push(jobId)
+      }
+      return jobIds
+    })
+    if (parents.length > 0) this.logger.info({ count: parents.length }, 'deleting recycle-bin servers whose retention ended')
+    return parents.length
+  }
+
+  /**
    * Stops taking work, waits for database work in progress, and hands back the leases of jobs
    * whose driver step is still running, so that the next runner takes them over at once
    * instead of after the lease.
@@ -170,22 +230,17 @@ export class JobRunner {
     renewal.unref()
     try {
       const operation = sub.operation as ServerOperation
-      const target = await this.database.db
-        .selectFrom('servers')
-        .innerJoin('hosts', 'hosts.id', 'servers.host_id')
-        .select(['hosts.name as hostName'])
-        .where('servers.id', '=', sub.server_id)
-        .executeTakeFirst()
-      let failure: string | undefined
-      if (target) {
+      const command = await commandFor(this.database.db, sub, operation)
+      let failure: Error | undefined
+      if (command) {
         try {
-          await this.driver.perform({ operation, serverId: sub.server_id, hostName: target.hostName })
+          await this.driver.perform(command)
         } catch (err) {
-          failure = err instanceof Error ? err.message : String(err)
+          failure = err instanceof Error ? err : new Error(String(err))
         }
       }
       if (this.stopped) return
-      const completion = this.database.transaction(({ db, dialect }) => complete(db, dialect, sub, operation, failure))
+      const completion = this.database.transaction((tx) => complete(tx, this, sub, operation, failure))
       this.track(completion)
       await completion
     } catch (err) {
@@ -204,28 +259,71 @@ export class JobRunner {
   }
 }
 
-async function complete(db: Kysely<Schema>, dialect: Dialect, sub: SubJob, operation: ServerOperation, failure: string | undefined): Promise<void> {
+/**
+ * What the driver is told for a sub-job, read from the database as it is now (a step resumed
+ * after a crash is told the same thing again); undefined when there is nothing left to do (the
+ * server or its move is gone), which the completion then records.
+ */
+async function commandFor(db: Kysely<Schema>, sub: SubJob, operation: ServerOperation): Promise<DriverCommand | undefined> {
+  const serverId = sub.server_id!
+  if (MOVE_OPERATIONS.has(operation)) {
+    const move = await db
+      .selectFrom('moves')
+      .innerJoin('hosts as source', 'source.id', 'moves.source_host_id')
+      .innerJoin('hosts as target', 'target.id', 'moves.target_host_id')
+      .innerJoin('servers', 'servers.id', 'moves.server_id')
+      .select(['source.name as from', 'target.name as to', 'moves.kind', 'moves.final_status', 'servers.vcpus', 'servers.ram_mb'])
+      .where('moves.job_id', '=', sub.id)
+      .executeTakeFirst()
+    if (!move) return undefined
+    return {
+      operation, serverId, hostName: move.to,
+      move: { from: move.from, to: move.to, kind: move.kind as 'cold' | 'live', vcpus: move.vcpus, ramMb: move.ram_mb, powerOnAfter: move.final_status === 'ACTIVE' },
+    }
+  }
+  const target = await db
+    .selectFrom('servers')
+    .innerJoin('hosts', 'hosts.id', 'servers.host_id')
+    .select(['hosts.name as hostName', 'servers.task_state'])
+    .where('servers.id', '=', serverId)
+    .executeTakeFirst()
+  if (!target) return undefined
+  return {
+    operation, serverId, hostName: target.hostName,
+    ...(operation === 'reboot' ? { reboot: target.task_state === 'rebooting_hard' ? 'HARD' as const : 'SOFT' as const } : {}),
+  }
+}
+
+type Outcome = { status: JobStatus; reason: string | null; code?: string }
+
+async function complete(tx: Tx, runner: JobRunner, sub: SubJob, operation: ServerOperation, failure: Error | undefined): Promise<void> {
+  const { db, dialect } = tx
   const serverId = sub.server_id!
   // Server before job, as in every other transaction that touches both.
   const server = await lockForUpdate(
-    db.selectFrom('servers').select(['id', 'project_id', 'task_state', 'host_id', 'vcpus', 'ram_mb']).where('id', '=', serverId),
+    db.selectFrom('servers').select(['id', 'project_id', 'task_state', 'host_id', 'vcpus', 'ram_mb', 'in_recycle_bin']).where('id', '=', serverId),
     dialect,
   ).executeTakeFirst()
   const current = await lockForUpdate(db.selectFrom('jobs').select('status').where('id', '=', sub.id), dialect).executeTakeFirst()
   if (current?.status !== 'RUNNING') return
   const now = nowIso()
-  let outcome: { status: JobStatus; reason: string | null }
-  if (!server) {
-    outcome = operation === 'delete'
+  let outcome: Outcome
+  if (MOVE_OPERATIONS.has(operation)) {
+    outcome = await completeMove(tx, runner, sub, operation, failure)
+  } else if (!server) {
+    outcome = operation === 'delete' || operation === 'purge'
       ? { status: 'SUCCESS', reason: null }
       : { status: 'FAIL', reason: `ECS ${serverId} no longer exists` }
-  } else if (server.task_state !== TASK_STATE_OF[operation]) {
-    outcome = { status: 'FAIL', reason: `ECS ${serverId} left task "${TASK_STATE_OF[operation]}" before the job finished` }
+  } else if (server.task_state === null || !TASK_STATE_OF[operation].includes(server.task_state as TaskState)) {
+    outcome = { status: 'FAIL', reason: `ECS ${serverId} left task "${TASK_STATE_OF[operation][0]}" before the job finished` }
   } else if (failure !== undefined) {
-    outcome = { status: 'FAIL', reason: failure }
+    outcome = { status: 'FAIL', reason: failure.message }
     await db
       .updateTable('servers')
-      .set(operation === 'create' ? { status: 'ERROR', task_state: null, updated_at: now } : { task_state: null, updated_at: now })
+      .set(operation === 'create'
+        ? { status: 'ERROR', task_state: null, fault: JSON.stringify({ code: FAILURE_CODE.create, message: failure.message, created: now }), updated_at: now }
+        // A failed reboot leaves the server as it was: running.
+        : operation === 'reboot' ? { status: 'ACTIVE', task_state: null, updated_at: now } : { task_state: null, updated_at: now })
       .where('id', '=', serverId)
       .execute()
   } else {
@@ -237,6 +335,7 @@ async function complete(db: Kysely<Schema>, dialect: Dialect, sub: SubJob, opera
           .where('id', '=', serverId).execute()
         break
       case 'start':
+      case 'reboot':
         await db.updateTable('servers')
           .set({ status: 'ACTIVE', task_state: null, power_state: POWER_STATE.RUNNING, updated_at: now })
           .where('id', '=', serverId).execute()
@@ -246,13 +345,20 @@ async function complete(db: Kysely<Schema>, dialect: Dialect, sub: SubJob, opera
           .set({ status: 'SHUTOFF', task_state: null, power_state: POWER_STATE.SHUTDOWN, updated_at: now })
           .where('id', '=', serverId).execute()
         break
+      case 'recycle':
+        await moveIntoRecycleBin(db, server, now)
+        break
       case 'delete':
+      case 'purge':
         await db.deleteFrom('server_group_members').where('server_id', '=', serverId).execute()
         await db.deleteFrom('servers').where('id', '=', serverId).execute()
         // Project before host, as a create takes them.
         await adjustUsage(db, server.project_id, { servers: -1, cores: -server.vcpus, ramMb: -server.ram_mb })
-        await release(db, { hostId: server.host_id, vcpus: server.vcpus, ramMb: server.ram_mb })
+        // A binned server's allocation was released when it entered the bin.
+        if (server.in_recycle_bin === 0) await release(db, { hostId: server.host_id, vcpus: server.vcpus, ramMb: server.ram_mb })
         break
+      default:
+        throw new Error(`no completion for operation ${operation}`)
     }
   }
   await db
@@ -263,11 +369,80 @@ async function complete(db: Kysely<Schema>, dialect: Dialect, sub: SubJob, opera
       lease_owner: null,
       lease_expires_at: null,
       fail_reason: outcome.reason,
-      error_code: outcome.status === 'FAIL' ? FAILURE_CODE[operation] : null,
+      error_code: outcome.status === 'FAIL' ? (outcome.code ?? FAILURE_CODE[operation]) : null,
     })
     .where('id', '=', sub.id)
     .execute()
   if (sub.parent_id !== null) await completeParentIfDone(db, dialect, sub.parent_id)
+}
+
+/**
+ * Records a move's outcome: the move row of this sub-job is authoritative (a move finished by
+ * another runner is gone, and the job then fails as superseded), and starts queued behind the
+ * move go ahead once it ends.
+ */
+async function completeMove(tx: Tx, runner: JobRunner, sub: SubJob, operation: ServerOperation, failure: Error | undefined): Promise<Outcome> {
+  const move = await tx.db.selectFrom('moves').selectAll().where('job_id', '=', sub.id).executeTakeFirst()
+  if (!move) return { status: 'FAIL', reason: `the move of ECS ${sub.server_id!} this job drove is no longer recorded` }
+  const code = FAILURE_CODE[operation]
+  const ended = failure === undefined
+    ? await finishMove(tx.db, move, { ok: true })
+    : await finishMove(tx.db, failure instanceof ServerLostOnTarget ? { ...move, on_failure: 'error' } : move, { ok: false, code, reason: failure.message })
+  await releaseQueuedStarts(tx, runner, move.server_id, ended)
+  if (failure === undefined) return { status: 'SUCCESS', reason: null }
+  const where = ended === 'ERROR' ? 'the ECS is in ERROR on the target host' : 'the ECS is back where it was'
+  return { status: 'FAIL', reason: `${failure.message} (${where})`, code }
+}
+
+/**
+ * Starts that were accepted while the server was moving wait as INIT sub-jobs; once the move
+ * has ended they run (the server is SHUTOFF), succeed at once (it already runs) or fail (it
+ * ended in ERROR).
+ */
+async function releaseQueuedStarts(tx: Tx, runner: JobRunner, serverId: string, status: string): Promise<void> {
+  const { db, dialect } = tx
+  const queued = await db.selectFrom('jobs').select(['id', 'parent_id']).where('server_id', '=', serverId).where('status', '=', 'INIT').execute()
+  if (queued.length === 0) return
+  const now = nowIso()
+  for (const [i, q] of queued.entries()) {
+    if (status === 'SHUTOFF' && i === 0) {
+      await db.updateTable('servers').set({ task_state: TASK_STATE_OF.start[0], updated_at: now }).where('id', '=', serverId).execute()
+      await db.updateTable('jobs').set({ status: 'RUNNING', begin_time: now, ...runner.newLease() }).where('id', '=', q.id).execute()
+      if (q.parent_id !== null) {
+        const parent = q.parent_id
+        tx.onCommit(() => runner.enqueue(parent))
+      }
+      continue
+    }
+    const ok = status === 'ACTIVE' || status === 'SHUTOFF'
+    await db
+      .updateTable('jobs')
+      .set({ status: ok ? 'SUCCESS' : 'FAIL', end_time: now, error_code: ok ? null : FAILURE_CODE.start, fail_reason: ok ? null : `ECS ${serverId} ended its move in ${status}` })
+      .where('id', '=', q.id)
+      .execute()
+    if (q.parent_id !== null) await completeParentIfDone(db, dialect, q.parent_id)
+  }
+}
+
+/**
+ * A deleted server with the recycle bin on: stopped, out of its group (remembered for a revert),
+ * its host allocation given back; it still counts against the project's quotas until it is
+ * deleted for good, after the retention the project's policy had when it was binned.
+ */
+async function moveIntoRecycleBin(db: Kysely<Schema>, server: { id: string; project_id: string; host_id: string; vcpus: number; ram_mb: number }, now: string): Promise<void> {
+  const project = await db.selectFrom('projects').select('recycle_retention_hour').where('id', '=', server.project_id).executeTakeFirstOrThrow()
+  const membership = await db.selectFrom('server_group_members').select('group_id').where('server_id', '=', server.id).executeTakeFirst()
+  await db.deleteFrom('server_group_members').where('server_id', '=', server.id).execute()
+  await release(db, { hostId: server.host_id, vcpus: server.vcpus, ramMb: server.ram_mb })
+  await db
+    .updateTable('servers')
+    .set({
+      status: 'SHUTOFF', task_state: null, power_state: POWER_STATE.SHUTDOWN, in_recycle_bin: 1, recycled_at: now,
+      bin_expires_at: new Date(Date.parse(now) + project.recycle_retention_hour * 3_600_000).toISOString(),
+      bin_group_id: membership?.group_id ?? null, updated_at: now,
+    })
+    .where('id', '=', server.id)
+    .execute()
 }
 
 /**
@@ -291,6 +466,66 @@ export async function completeParentIfDone(db: Kysely<Schema>, dialect: Dialect,
     .where('id', '=', parentId)
     .where('status', '=', 'RUNNING')
     .execute()
+}
+
+/** A parent job and its sub-jobs to record in a request's transaction. */
+export interface JobRecord {
+  projectId: string
+  operation: ServerOperation
+  /** Parent type when it is not the operation's own (a batch resize). */
+  parentType?: string
+  /** Servers the runner works on now: RUNNING sub-jobs leased to this process. */
+  work: string[]
+  /** Servers whose sub-job waits for their move to end (INIT; see `releaseQueuedStarts`). */
+  queued?: string[]
+  /** Servers already in the requested state: finished sub-jobs. */
+  alreadyDone?: string[]
+  clientToken?: string | undefined
+  /** A server's sub-job operation when it differs from the job's (a delete that goes to the recycle bin). */
+  operationOf?: (serverId: string) => ServerOperation
+}
+
+/**
+ * Records a parent job with one sub-job per server and hands the parent to the runner once the
+ * transaction commits. Returns the parent id and each server's sub-job id (a move references
+ * the sub-job that drives it).
+ */
+export async function recordJob(tx: Tx, runner: JobRunner, r: JobRecord): Promise<{ jobId: string; subJobIds: Map<string, string> }> {
+  const { db } = tx
+  const now = nowIso()
+  const jobId = newJobId()
+  const types = JOB_TYPES[r.operation]
+  const queued = r.queued ?? []
+  const alreadyDone = r.alreadyDone ?? []
+  await db
+    .insertInto('jobs')
+    .values({
+      id: jobId, project_id: r.projectId, parent_id: null, type: r.parentType ?? types.parent, operation: r.operation, status: 'RUNNING',
+      server_id: null, error_code: null, fail_reason: null, client_token: r.clientToken ?? null,
+      server_ids: JSON.stringify([...r.work, ...queued, ...alreadyDone]), begin_time: now, end_time: null,
+      lease_owner: null, lease_expires_at: null,
+    })
+    .execute()
+  const lease = runner.newLease()
+  const none = { lease_owner: null, lease_expires_at: null }
+  const subs = [
+    ...r.work.map((id) => ({ id, status: 'RUNNING', end: null, ...lease })),
+    ...queued.map((id) => ({ id, status: 'INIT', end: null, ...none })),
+    ...alreadyDone.map((id) => ({ id, status: 'SUCCESS', end: now, ...none })),
+  ].map((s) => ({ ...s, subId: newJobId() }))
+  if (subs.length > 0) {
+    await db
+      .insertInto('jobs')
+      .values(subs.map((s) => ({
+        id: s.subId, project_id: r.projectId, parent_id: jobId, type: types.sub, operation: r.operationOf?.(s.id) ?? r.operation, status: s.status,
+        server_id: s.id, error_code: null, fail_reason: null, client_token: null, server_ids: null,
+        begin_time: now, end_time: s.end, lease_owner: s.lease_owner, lease_expires_at: s.lease_expires_at,
+      })))
+      .execute()
+  }
+  if (r.work.length === 0 && queued.length === 0) await completeParentIfDone(db, tx.dialect, jobId)
+  else if (r.work.length > 0) tx.onCommit(() => runner.enqueue(jobId))
+  return { jobId, subJobIds: new Map(subs.map((s) => [s.id, s.subId])) }
 }
 
 /** Reads a job of the project with its sub-jobs. */

@@ -1,19 +1,22 @@
 import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool } from 'kysely'
 import type { Quotas } from '../config.ts'
 import {
-  createCountExceeded, flavorNotFound, groupMemberQuota, groupPolicyNotSupported, instanceQuota,
-  invalidParameter, serverBusy, serverNotFound, serverNotKvm, serverWrongStatus, tooManyServersInBatch,
+  createCountExceeded, dedicatedHostNotFound, dedicatedHostWithGroup, flavorNotFound, flavorNotSold, groupMemberQuota,
+  groupPolicyNotSupported, instanceQuota, invalidParameter, serverBusy, serverInRecycleBin, serverNotFound, serverNotKvm,
+  serverWrongStatus, tooManyServersInBatch,
 } from '../domain/errors.ts'
 import { requiresDistinctHosts, type GroupPolicy } from '../domain/group.ts'
-import { JOB_TYPES, type ServerOperation } from '../domain/job.ts'
-import { nthServerName, POWER_STATE, type ServerStatus } from '../domain/server.ts'
+import type { ServerOperation } from '../domain/job.ts'
+import { nthServerName, POWER_STATE, type ServerStatus, type TaskState } from '../domain/server.ts'
 import type { PlacementEngine } from '../placement/engine.ts'
-import { lockForUpdate, type Database, type Tx } from '../store/database.ts'
+import { lockForUpdate, type Database } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
+import { FRESH_SERVER_COLUMNS } from '../store/tables/servers.ts'
 import { adjustUsage, claim } from './allocations.ts'
 import { findGroup, lockProject } from './groups.ts'
-import { completeParentIfDone, TASK_STATE_OF, type JobRunner } from './jobs.ts'
-import { newJobId, nowIso } from './time.ts'
+import { recordJob, TASK_STATE_OF, type JobRunner } from './jobs.ts'
+import { hostsHeldByGroup, insertMemberships, memberCount } from './membership.ts'
+import { nowIso } from './time.ts'
 
 /** At most this many servers in one create request (`count`). */
 export const MAX_CREATE_COUNT = 500
@@ -29,6 +32,10 @@ export interface CreateServersInput {
   count: number
   availabilityZone: string | undefined
   groupId: string | undefined
+  /** `os:scheduler_hints.dedicated_host_id`: create on this dedicated host of the project. */
+  dedicatedHostId: string | undefined
+  /** `os:scheduler_hints.tenancy`: `dedicated` places on any dedicated host of the project. */
+  tenancy: string | undefined
   metadata: Record<string, string>
   clientToken: string | undefined
   /** Check everything, place everything, then roll back: the API's `dry_run`. */
@@ -105,20 +112,23 @@ export class ServerService {
       }
       const flavor = await db.selectFrom('flavors').selectAll().where('id', '=', input.flavorRef).executeTakeFirst()
       if (!flavor) throw flavorNotFound(input.flavorRef)
+      if (flavor.sell_status !== 'normal') throw flavorNotSold(flavor.id, flavor.sell_status)
       if (input.availabilityZone !== undefined) await assertZoneExists(db, input.availabilityZone)
+      const dedicated = input.dedicatedHostId !== undefined || input.tenancy === 'dedicated'
+      if (dedicated && input.groupId !== undefined) throw dedicatedHostWithGroup()
+      if (input.dedicatedHostId !== undefined) await assertDedicatedHost(db, projectId, input.dedicatedHostId)
       await this.checkInstanceQuota(db, projectId, input.count, flavor.vcpus * input.count, flavor.ram_mb * input.count)
 
-      const taken = new Set<string>()
+      let taken = new Set<string>()
       let policy: GroupPolicy | undefined
       if (input.groupId !== undefined) {
         const group = await findGroup(db, projectId, input.groupId, dialect)
         policy = group.policy as GroupPolicy
         if (policy !== 'anti-affinity') throw groupPolicyNotSupported(group.id, policy)
         if (flavor.virtualization !== 'kvm') throw serverNotKvm('(new)', flavor.id)
-        const members = await db.selectFrom('server_group_members').select('host_id').where('group_id', '=', group.id).execute()
         const limit = this.deps.quotas.maxServerGroupMembers
-        if (members.length + input.count > limit) throw groupMemberQuota(group.id, limit)
-        for (const m of members) taken.add(m.host_id)
+        if ((await memberCount(db, group.id)) + input.count > limit) throw groupMemberQuota(group.id, limit)
+        taken = await hostsHeldByGroup(db, group.id)
       }
 
       const now = nowIso()
@@ -130,24 +140,22 @@ export class ServerService {
           ramMb: flavor.ram_mb,
           az: input.availabilityZone,
           groupHostIds: taken,
-          subject: `server ${i + 1} of ${input.count} (${flavor.id}: ${flavor.vcpus} vCPU, ${flavor.ram_mb} MiB)${input.groupId ? ` in group ${input.groupId}` : ''}`,
+          ...(dedicated ? { dedicatedTo: projectId, requestedHostId: input.dedicatedHostId } : {}),
+          subject: `server ${i + 1} of ${input.count} (${flavor.id}: ${flavor.vcpus} vCPU, ${flavor.ram_mb} MiB)${input.groupId ? ` in group ${input.groupId}` : ''}${dedicated ? ' on a dedicated host' : ''}`,
         })
         await claim(db, { hostId: host.id, vcpus: flavor.vcpus, ramMb: flavor.ram_mb })
         await db
           .insertInto('servers')
           .values({
             id, project_id: projectId, name: nthServerName(input.name, i, input.count), status: 'BUILD',
-            task_state: TASK_STATE_OF.create, power_state: POWER_STATE.NOSTATE, flavor_id: flavor.id,
+            task_state: TASK_STATE_OF.create[0], power_state: POWER_STATE.NOSTATE, flavor_id: flavor.id,
             vcpus: flavor.vcpus, ram_mb: flavor.ram_mb, virtualization: flavor.virtualization, az: host.az,
             host_id: host.id, image_ref: input.imageRef, vpc_id: input.vpcId, metadata: JSON.stringify(input.metadata),
-            created_at: now, updated_at: now, launched_at: null,
+            created_at: now, updated_at: now, launched_at: null, ...FRESH_SERVER_COLUMNS,
           })
           .execute()
         if (input.groupId !== undefined && policy !== undefined) {
-          await db
-            .insertInto('server_group_members')
-            .values({ group_id: input.groupId, server_id: id, host_id: host.id, distinct_host: requiresDistinctHosts(policy) ? 1 : 0, created_at: now })
-            .execute()
+          await insertMemberships(db, [{ groupId: input.groupId, serverId: id, hostId: host.id, distinctHost: requiresDistinctHosts(policy), createdAt: now }])
           taken.add(host.id)
         }
         serverIds.push(id)
@@ -155,7 +163,7 @@ export class ServerService {
       // The project row is already locked (lockProject), so the counters move under the same lock.
       await adjustUsage(db, projectId, { servers: input.count, cores: flavor.vcpus * input.count, ramMb: flavor.ram_mb * input.count })
       if (input.dryRun) throw new DryRunPassed()
-      const jobId = await this.recordJob(tx, projectId, 'create', serverIds, [], input.clientToken)
+      const { jobId } = await recordJob(tx, this.deps.jobs, { projectId, operation: 'create', work: serverIds, clientToken: input.clientToken })
       return { jobId, serverIds }
     })
   }
@@ -170,13 +178,22 @@ export class ServerService {
     return this.batch(projectId, 'stop', serverIds)
   }
 
-  /** Deletes servers; their allocations and memberships go with them when the job completes. */
+  /**
+   * Deletes servers; their allocations and memberships go with them when the job completes.
+   * With the project's recycle bin on, a server old enough for it (`recycle_threshold_day`) and
+   * not in ERROR goes into the bin instead; the job is the same `deleteServer` job.
+   */
   async delete(projectId: string, serverIds: string[]): Promise<AcceptedJob> {
     return this.batch(projectId, 'delete', serverIds)
   }
 
+  /** Reboots running servers, SOFT or HARD. */
+  async reboot(projectId: string, serverIds: string[], type: 'SOFT' | 'HARD'): Promise<AcceptedJob> {
+    return this.batch(projectId, 'reboot', serverIds, type)
+  }
+
   async show(projectId: string, serverId: string): Promise<ServerRecord> {
-    const row = await selectRecords(this.deps.database.db, projectId).where('servers.id', '=', serverId).executeTakeFirst()
+    const row = await selectRecords(this.deps.database.db, projectId).where('servers.id', '=', serverId).where('servers.in_recycle_bin', '=', 0).executeTakeFirst()
     if (!row) throw serverNotFound(serverId)
     return toRecord(row)
   }
@@ -185,11 +202,10 @@ export class ServerService {
   async list(projectId: string, q: ServerListQuery): Promise<{ total: number; servers: ServerRecord[] }> {
     const db = this.deps.database.db
     const matches = (eb: ExpressionBuilder<Schema, 'servers'>) => {
-      const terms: Expression<SqlBool>[] = [eb('servers.project_id', '=', projectId)]
+      const terms: Expression<SqlBool>[] = [eb('servers.project_id', '=', projectId), eb('servers.in_recycle_bin', '=', 0)]
       if (q.status !== undefined) terms.push(eb('servers.status', '=', q.status))
       if (q.flavor !== undefined) terms.push(eb('servers.flavor_id', '=', q.flavor))
-      // lower() on both sides: SQLite's LIKE ignores ASCII case and PostgreSQL's does not.
-      if (q.name !== undefined) terms.push(sql<SqlBool>`lower(${sql.ref('servers.name')}) like lower(${`%${escapeLike(q.name)}%`}) escape '\\'`)
+      if (q.name !== undefined) terms.push(nameContains(q.name))
       return eb.and(terms)
     }
     const { n } = await db
@@ -208,23 +224,33 @@ export class ServerService {
     return { total: Number(n), servers: rows.map(toRecord) }
   }
 
-  private async batch(projectId: string, operation: Exclude<ServerOperation, 'create'>, requested: string[]): Promise<AcceptedJob> {
+  private async batch(projectId: string, operation: 'start' | 'stop' | 'delete' | 'reboot', requested: string[], rebootType: 'SOFT' | 'HARD' = 'SOFT'): Promise<AcceptedJob> {
     const serverIds = [...new Set(requested)]
     if (serverIds.length > MAX_BATCH) throw tooManyServersInBatch(serverIds.length, MAX_BATCH)
     return this.deps.database.transaction(async (tx) => {
       const { db, dialect } = tx
       const rows = await lockForUpdate(
-        db.selectFrom('servers').select(['id', 'status', 'task_state']).where('project_id', '=', projectId).where('id', 'in', serverIds).orderBy('id'),
+        db.selectFrom('servers').select(['id', 'status', 'task_state', 'in_recycle_bin', 'created_at']).where('project_id', '=', projectId).where('id', 'in', serverIds).orderBy('id'),
         dialect,
       ).execute()
       const byId = new Map(rows.map((r) => [r.id, r]))
+      const bin = operation === 'delete' ? await recycleBinOf(db, projectId) : undefined
       const work: string[] = []
+      const queued: string[] = []
       const alreadyDone: string[] = []
+      const recycled = new Set<string>()
       for (const id of serverIds) {
         const s = byId.get(id)
         if (!s) throw serverNotFound(id)
-        if (s.task_state !== null) throw serverBusy(id, s.status, s.task_state)
+        if (s.in_recycle_bin === 1) throw serverInRecycleBin(id)
         const status = s.status as ServerStatus
+        if (s.task_state !== null) {
+          if (operation === 'start' && (await startCanWaitForMove(db, id))) {
+            queued.push(id)
+            continue
+          }
+          throw serverBusy(id, s.status, s.task_state)
+        }
         if (operation === 'start') {
           if (status === 'ACTIVE') alreadyDone.push(id)
           else if (status === 'SHUTOFF') work.push(id)
@@ -233,73 +259,52 @@ export class ServerService {
           if (status === 'SHUTOFF') alreadyDone.push(id)
           else if (status === 'ACTIVE') work.push(id)
           else throw serverWrongStatus(id, status, 'os-stop', 'ACTIVE')
+        } else if (operation === 'reboot') {
+          if (status === 'ACTIVE') work.push(id)
+          else throw serverWrongStatus(id, status, `reboot (${rebootType})`, 'ACTIVE (running); start a stopped ECS with os-start instead')
         } else {
           work.push(id)
+          if (bin && status !== 'ERROR' && Date.parse(s.created_at) <= Date.now() - bin.thresholdDays * 86_400_000) recycled.add(id)
         }
       }
+      const now = nowIso()
+      const taskState: TaskState = operation === 'reboot' && rebootType === 'HARD' ? 'rebooting_hard' : TASK_STATE_OF[operation][0]
       if (work.length > 0) {
         await db
           .updateTable('servers')
-          .set({ task_state: TASK_STATE_OF[operation], updated_at: nowIso() })
+          .set(operation === 'reboot'
+            ? { task_state: taskState, status: rebootType === 'HARD' ? 'HARD_REBOOT' : 'REBOOT', updated_at: now }
+            : { task_state: taskState, updated_at: now })
           .where('id', 'in', work)
           .execute()
       }
-      const jobId = await this.recordJob(tx, projectId, operation, work, alreadyDone, undefined)
+      const { jobId } = await recordJob(tx, this.deps.jobs, {
+        projectId, operation, work, queued, alreadyDone,
+        ...(recycled.size > 0 ? { operationOf: (id: string): ServerOperation => (recycled.has(id) ? 'recycle' : operation) } : {}),
+      })
       return { jobId, serverIds }
     })
   }
 
-  /**
-   * Records a parent job with one RUNNING sub-job per server in `work` and one finished sub-job
-   * per server in `alreadyDone`, and hands the parent to the runner once the transaction commits.
-   */
-  private async recordJob(
-    tx: Tx, projectId: string, operation: ServerOperation, work: string[], alreadyDone: string[], clientToken: string | undefined,
-  ): Promise<string> {
-    const { db } = tx
-    const now = nowIso()
-    const jobId = newJobId()
-    const types = JOB_TYPES[operation]
-    await db
-      .insertInto('jobs')
-      .values({
-        id: jobId, project_id: projectId, parent_id: null, type: types.parent, operation, status: 'RUNNING',
-        server_id: null, error_code: null, fail_reason: null, client_token: clientToken ?? null,
-        server_ids: JSON.stringify([...work, ...alreadyDone]), begin_time: now, end_time: null,
-        lease_owner: null, lease_expires_at: null,
-      })
-      .execute()
-    const lease = this.deps.jobs.newLease()
-    const subs = [
-      ...work.map((id) => ({ id, status: 'RUNNING', end: null, ...lease })),
-      ...alreadyDone.map((id) => ({ id, status: 'SUCCESS', end: now, lease_owner: null, lease_expires_at: null })),
-    ]
-    if (subs.length > 0) {
-      await db
-        .insertInto('jobs')
-        .values(subs.map((s) => ({
-          id: newJobId(), project_id: projectId, parent_id: jobId, type: types.sub, operation, status: s.status,
-          server_id: s.id, error_code: null, fail_reason: null, client_token: null, server_ids: null,
-          begin_time: now, end_time: s.end, lease_owner: s.lease_owner, lease_expires_at: s.lease_expires_at,
-        })))
-        .execute()
-    }
-    if (work.length === 0) await completeParentIfDone(db, tx.dialect, jobId)
-    else tx.onCommit(() => this.deps.jobs.enqueue(jobId))
-    return jobId
-  }
-
   private async checkInstanceQuota(db: Kysely<Schema>, projectId: string, count: number, vcpus: number, ramMb: number): Promise<void> {
-    const used = await usage(db, projectId)
-    const { maxTotalInstances, maxTotalCores, maxTotalRAMSize } = this.deps.quotas
-    if (used.instances + count > maxTotalInstances) throw instanceQuota('instances', count, used.instances, maxTotalInstances)
-    if (used.cores + vcpus > maxTotalCores) throw instanceQuota('vCPUs', vcpus, used.cores, maxTotalCores)
-    if (used.ramMb + ramMb > maxTotalRAMSize) throw instanceQuota('RAM (MiB)', ramMb, used.ramMb, maxTotalRAMSize)
+    await checkQuota(db, this.deps.quotas, projectId, { instances: count, cores: vcpus, ramMb })
   }
 }
 
+/**
+ * Refuses with `Ecs.0001` when adding `more` to what the project uses would pass a quota. Call
+ * with the project row locked (`lockProject`), so that two requests cannot both take the last unit.
+ */
+export async function checkQuota(db: Kysely<Schema>, quotas: Quotas, projectId: string, more: { instances: number; cores: number; ramMb: number }): Promise<void> {
+  const used = await usage(db, projectId)
+  const { maxTotalInstances, maxTotalCores, maxTotalRAMSize } = quotas
+  if (more.instances > 0 && used.instances + more.instances > maxTotalInstances) throw instanceQuota('instances', more.instances, used.instances, maxTotalInstances)
+  if (more.cores > 0 && used.cores + more.cores > maxTotalCores) throw instanceQuota('vCPUs', more.cores, used.cores, maxTotalCores)
+  if (more.ramMb > 0 && used.ramMb + more.ramMb > maxTotalRAMSize) throw instanceQuota('RAM (MiB)', more.ramMb, used.ramMb, maxTotalRAMSize)
+}
+
 /** Thrown at the end of a successful dry run so that the transaction rolls back. */
-class DryRunPassed extends Error {
+export class DryRunPassed extends Error {
   override name = 'DryRunPassed'
 }
 
@@ -316,6 +321,33 @@ export async function usage(db: Kysely<Schema>, projectId: string): Promise<{ in
   return { instances: Number(row?.servers_used ?? 0), cores: Number(row?.cores_used ?? 0), ramMb: Number(row?.ram_used_mb ?? 0) }
 }
 
+/**
+ * A project's recycle bin when it is on: servers at least `thresholdDays` old go into it when
+ * deleted (younger ones are deleted at once, as the real bin does).
+ */
+async function recycleBinOf(db: Kysely<Schema>, projectId: string): Promise<{ thresholdDays: number } | undefined> {
+  const p = await db.selectFrom('projects').select(['recycle_bin', 'recycle_threshold_day']).where('id', '=', projectId).executeTakeFirst()
+  return p?.recycle_bin === 'on' ? { thresholdDays: p.recycle_threshold_day } : undefined
+}
+
+/**
+ * A start may wait for a move that leaves the server stopped (add_member's re-placement, a
+ * cold migration, a resize of a stopped server): as on the real cloud, `add_member` then
+ * `os-start` works without waiting in between. One start waits at a time.
+ */
+async function startCanWaitForMove(db: Kysely<Schema>, serverId: string): Promise<boolean> {
+  const move = await db.selectFrom('moves').select('final_status').where('server_id', '=', serverId).executeTakeFirst()
+  if (move?.final_status !== 'SHUTOFF') return false
+  const waiting = await db.selectFrom('jobs').select('id').where('server_id', '=', serverId).where('status', '=', 'INIT').executeTakeFirst()
+  return waiting === undefined
+}
+
+/** A dedicated host of the project, or `Ecs.0005`. */
+export async function assertDedicatedHost(db: Kysely<Schema>, projectId: string, hostId: string): Promise<void> {
+  const host = await db.selectFrom('hosts').select('id').where('id', '=', hostId).where('dedicated_to', '=', projectId).executeTakeFirst()
+  if (!host) throw dedicatedHostNotFound(hostId)
+}
+
 async function assertZoneExists(db: Kysely<Schema>, az: string): Promise<void> {
   const found = await db.selectFrom('hosts').select('az').where('az', '=', az).limit(1).executeTakeFirst()
   if (found) return
@@ -323,7 +355,14 @@ async function assertZoneExists(db: Kysely<Schema>, az: string): Promise<void> {
   throw invalidParameter(`availability_zone "${az}" does not exist; zones: ${zones.map((z) => z.az).join(', ') || 'none'}`)
 }
 
-function selectRecords(db: Kysely<Schema>, projectId: string) {
+/** Servers whose name contains `text`, literally and ignoring case. */
+export function nameContains(text: string): Expression<SqlBool> {
+  // lower() on both sides: SQLite's LIKE ignores ASCII case and PostgreSQL's does not.
+  return sql<SqlBool>`lower(${sql.ref('servers.name')}) like lower(${`%${escapeLike(text)}%`}) escape '\\'`
+}
+
+/** Server rows of a project joined with what their API view needs (host, flavor, group). */
+export function selectRecords(db: Kysely<Schema>, projectId: string) {
   return db
     .selectFrom('servers')
     .innerJoin('hosts', 'hosts.id', 'servers.host_id')
@@ -334,7 +373,8 @@ function selectRecords(db: Kysely<Schema>, projectId: string) {
     .where('servers.project_id', '=', projectId)
 }
 
-function toRecord(row: Schema['servers'] & { host_name: string; flavor_name: string; disk_gb: number; group_id: string | null }): ServerRecord {
+/** A joined server row as a `ServerRecord`. */
+export function toRecord(row: Schema['servers'] & { host_name: string; flavor_name: string; disk_gb: number; group_id: string | null }): ServerRecord {
   const { host_name, flavor_name, disk_gb, group_id, ...server } = row
   return { server, hostName: host_name, flavorName: flavor_name, diskGb: disk_gb, groupId: group_id }
 }

@@ -59,6 +59,14 @@ interface PendingTransaction {
 export class TransientConflictError extends Error {
   override name = 'TransientConflictError'
   readonly code = 'ECSD_TRANSIENT_CONFLICT'
+
+  /**
+   * @param whenExhausted what the caller is told if every retry lost the same race (e.g. a
+   *   documented "no capacity" error rather than an internal fault); default: this error.
+   */
+  constructor(message: string, readonly whenExhausted?: Error) {
+    super(message)
+  }
 }
 
 /**
@@ -178,7 +186,8 @@ export class Database {
         }
         return result
       } catch (err) {
-        if (attempt >= MAX_ATTEMPTS || !isTransientConflict(err)) throw err
+        if (!isTransientConflict(err)) throw err
+        if (attempt >= MAX_ATTEMPTS) throw err instanceof TransientConflictError && err.whenExhausted ? err.whenExhausted : err
         this.onRetry?.(String((err as { code?: unknown }).code))
         this.logger?.debug({ attempt, code: (err as { code?: string }).code }, 'transaction conflict, retrying')
         await sleep(backoffMs(attempt))

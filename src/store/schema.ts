@@ -3,6 +3,7 @@ import type { FlavorTable } from './tables/flavors.ts'
 import type { HostTable } from './tables/hosts.ts'
 import type { AuthFailureTable, TokenTable, UserTable } from './tables/identity.ts'
 import type { JobTable } from './tables/jobs.ts'
+import type { GroupHostHoldTable, MoveTable } from './tables/moves.ts'
 import type { ProjectTable } from './tables/projects.ts'
 import type { ServerGroupMemberTable, ServerGroupTable } from './tables/server-groups.ts'
 import type { ServerTable } from './tables/servers.ts'
@@ -17,6 +18,8 @@ export interface Schema {
   server_groups: ServerGroupTable
   server_group_members: ServerGroupMemberTable
   jobs: JobTable
+  moves: MoveTable
+  group_host_holds: GroupHostHoldTable
   users: UserTable
   tokens: TokenTable
   auth_failures: AuthFailureTable

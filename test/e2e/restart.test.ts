@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import path from 'node:path'
 import { test } from 'node:test'
 import { audit } from '../../src/services/audit.ts'
+import { DEMO_FLAVORS } from '../../src/services/demo.ts'
 import { Database } from '../../src/store/database.ts'
 import { tempDir } from '../helper.ts'
 import { demoPath, httpCall, httpWaitForJob, startEcsd } from '../process.ts'
@@ -35,7 +36,7 @@ test('state survives a clean stop and a start of the process', async (t) => {
   assert.deepEqual(await Promise.all(serverIds.map((id) => show(second.url, id))), before)
   assert.deepEqual((await httpCall(second.url, 'GET', demoPath(`/cloudservers/os-server-groups/${g}`))).body, groupBefore)
   const flavors = (await httpCall(second.url, 'GET', demoPath('/cloudservers/flavors'))).body as { flavors: unknown[] }
-  assert.equal(flavors.flavors.length, 7, 'the demo is not seeded twice')
+  assert.equal(flavors.flavors.length, DEMO_FLAVORS.length, 'the demo is not seeded twice')
   await second.stop()
 })
 

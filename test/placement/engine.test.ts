@@ -21,15 +21,18 @@ function mulberry32(seed: number): () => number {
   }
 }
 
-async function fleet(t: TestContext, dialect: Dialect, hosts: Array<{ name: string; az: string; free_vcpus: number; free_ram_mb: number; state?: string; enabled?: number }>) {
+async function fleet(t: TestContext, dialect: Dialect, hosts: Array<{ name: string; az: string; free_vcpus: number; free_ram_mb: number; state?: string; enabled?: number; dedicated_to?: string | null }>) {
   const database = await openTestDatabase(t, { dialect })
   t.after(() => database.close())
   await database.migrate()
   const now = new Date().toISOString()
+  // Projects that dedicated hosts can belong to.
+  await database.db.insertInto('projects').values(['p1', 'p2'].map((id) => ({ id, name: id, created_at: now }))).execute()
   for (let i = 0; i < hosts.length; i += 1000) {
     await database.db.insertInto('hosts').values(hosts.slice(i, i + 1000).map((h) => ({
       id: h.name, name: h.name, az: h.az, vcpus: 32, ram_mb: 131072, cpu_allocation_ratio: 1, ram_allocation_ratio: 1,
       free_vcpus: h.free_vcpus, free_ram_mb: h.free_ram_mb, state: h.state ?? 'up', enabled: h.enabled ?? 1, created_at: now,
+      dedicated_to: h.dedicated_to ?? null,
     }))).execute()
   }
   return database
@@ -74,7 +77,7 @@ for (const dialect of DIALECTS) describe(`placement engine on ${dialect}`, () =>
     await assert.rejects(engine.place(database.db, request({ groupHostIds: new Set(['a', 'f']) })), (err: unknown) => {
       assert.ok(err instanceof EcsError)
       assert.equal(err.code, 'Ecs.0319')
-      assert.match(err.message, /HostState\(up, enabled\): 4 → AvailabilityZone\(az1\): 3 → Capacity\(2 vCPU, 4096 MiB\): 2 → AntiAffinity\(2 hosts used by other members\): 0/)
+      assert.match(err.message, /HostState\(up, enabled\): 4 → AvailabilityZone\(az1\): 3 → Tenancy\(shared pool\): 3 → Capacity\(2 vCPU, 4096 MiB\): 2 → AntiAffinity\(2 hosts used by other members\): 0/)
       return true
     })
     assert.equal((await engine.place(database.db, request({ az: undefined, groupHostIds: new Set(['a', 'f']) }))).name, 'e', 'no zone: any zone')
@@ -90,15 +93,19 @@ for (const dialect of DIALECTS) describe(`placement engine on ${dialect}`, () =>
       free_ram_mb: Math.floor(random() * 6) * 1024,
       state: random() < 0.1 ? 'down' : 'up',
       enabled: random() < 0.1 ? 0 : 1,
+      dedicated_to: random() < 0.15 ? (random() < 0.5 ? 'p1' : 'p2') : null,
     }))
     const database = await fleet(t, dialect, hosts)
-    const rows = await database.db.selectFrom('hosts').select(['id', 'name', 'az', 'vcpus', 'ram_mb', 'free_vcpus', 'free_ram_mb', 'state', 'enabled']).execute()
-    for (let i = 0; i < 50; i++) {
+    const rows = await database.db.selectFrom('hosts').select(['id', 'name', 'az', 'vcpus', 'ram_mb', 'free_vcpus', 'free_ram_mb', 'state', 'enabled', 'dedicated_to']).execute()
+    for (let i = 0; i < 100; i++) {
       const req = request({
         vcpus: 1 + Math.floor(random() * 4),
         ramMb: (1 + Math.floor(random() * 4)) * 1024,
         az: random() < 0.2 ? undefined : random() < 0.5 ? 'az1' : 'az2',
         groupHostIds: new Set(rows.filter(() => random() < 0.3).map((r) => r.id)),
+        dedicatedTo: random() < 0.3 ? 'p1' : undefined,
+        requestedHostId: random() < 0.2 ? rows[Math.floor(random() * rows.length)]!.id : undefined,
+        avoidHostIds: random() < 0.3 ? new Set(rows.filter(() => random() < 0.2).map((r) => r.id)) : undefined,
       })
       const expected = rows.filter((h) => DEFAULT_FILTERS.every((f) => f.passes(h, req))).map((h) => h.id).sort()
       const viaSql = await database.db

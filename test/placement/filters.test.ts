@@ -4,11 +4,13 @@ import { antiAffinityFilter } from '../../src/placement/filters/anti-affinity.ts
 import { availabilityZoneFilter } from '../../src/placement/filters/availability-zone.ts'
 import { capacityFilter } from '../../src/placement/filters/capacity.ts'
 import { hostStateFilter } from '../../src/placement/filters/host-state.ts'
+import { differentHostFilter, requestedHostFilter } from '../../src/placement/filters/requested-host.ts'
+import { tenancyFilter } from '../../src/placement/filters/tenancy.ts'
 import { packScore, spreadScore } from '../../src/placement/scores/index.ts'
 import type { HostCandidate, HostFilter, PlacementRequest } from '../../src/placement/types.ts'
 
 export function fakeHost(over: Partial<HostCandidate> = {}): HostCandidate {
-  return { id: 'h1', name: 'h1', az: 'az1', vcpus: 32, ram_mb: 131072, free_vcpus: 32, free_ram_mb: 131072, state: 'up', enabled: 1, ...over }
+  return { id: 'h1', name: 'h1', az: 'az1', vcpus: 32, ram_mb: 131072, free_vcpus: 32, free_ram_mb: 131072, state: 'up', enabled: 1, dedicated_to: null, ...over }
 }
 
 export function fakeRequest(over: Partial<PlacementRequest> = {}): PlacementRequest {
@@ -28,6 +30,16 @@ const cases: Array<{ name: string; filter: HostFilter; host: Partial<HostCandida
   { name: 'host unused by the group', filter: antiAffinityFilter, host: { id: 'h1' }, req: { groupHostIds: new Set(['h2', 'h3']) }, passes: true },
   { name: 'host used by a member', filter: antiAffinityFilter, host: { id: 'h2' }, req: { groupHostIds: new Set(['h2', 'h3']) }, passes: false },
   { name: 'no group', filter: antiAffinityFilter, host: {}, req: {}, passes: true },
+  { name: 'shared host, shared placement', filter: tenancyFilter, host: {}, req: {}, passes: true },
+  { name: 'dedicated host, shared placement', filter: tenancyFilter, host: { dedicated_to: 'p1' }, req: {}, passes: false },
+  { name: 'own dedicated host', filter: tenancyFilter, host: { dedicated_to: 'p1' }, req: { dedicatedTo: 'p1' }, passes: true },
+  { name: "another project's dedicated host", filter: tenancyFilter, host: { dedicated_to: 'p2' }, req: { dedicatedTo: 'p1' }, passes: false },
+  { name: 'shared host, dedicated placement', filter: tenancyFilter, host: {}, req: { dedicatedTo: 'p1' }, passes: false },
+  { name: 'the named host', filter: requestedHostFilter, host: { id: 'h1' }, req: { requestedHostId: 'h1' }, passes: true },
+  { name: 'another host than the named one', filter: requestedHostFilter, host: { id: 'h2' }, req: { requestedHostId: 'h1' }, passes: false },
+  { name: 'no host named', filter: requestedHostFilter, host: {}, req: {}, passes: true },
+  { name: 'the host being left', filter: differentHostFilter, host: { id: 'h1' }, req: { avoidHostIds: new Set(['h1']) }, passes: false },
+  { name: 'another host than the one being left', filter: differentHostFilter, host: { id: 'h2' }, req: { avoidHostIds: new Set(['h1']) }, passes: true },
 ]
 
 describe('filters (pure)', () => {
@@ -41,6 +53,9 @@ describe('filters (pure)', () => {
     assert.equal(availabilityZoneFilter.describe(req), 'AvailabilityZone(az1)')
     assert.equal(capacityFilter.describe(req), 'Capacity(2 vCPU, 4096 MiB)')
     assert.equal(antiAffinityFilter.describe(req), 'AntiAffinity(2 hosts used by other members)')
+    assert.equal(tenancyFilter.describe(req), 'Tenancy(shared pool)')
+    assert.equal(requestedHostFilter.describe(req), undefined, 'a filter with nothing to say is left out')
+    assert.equal(requestedHostFilter.describe(fakeRequest({ requestedHostId: 'h9' })), 'RequestedHost(h9)')
   })
 })
 

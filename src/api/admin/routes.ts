@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { adminOnly, EcsError, invalidParameter } from '../../domain/errors.ts'
 import { audit } from '../../services/audit.ts'
+import type { HostView } from '../../services/hosts.ts'
 import { IdentityError, type CredentialInfo } from '../../services/identity/index.ts'
 import type { Services } from '../../services/index.ts'
 import { authenticate } from '../auth/authenticate.ts'
@@ -30,6 +31,30 @@ const CreateUser = Type.Object(
   },
   { additionalProperties: false },
 )
+
+const HostParams = Type.Object({ host_name: Type.String({ minLength: 1, maxLength: 255 }) }, { additionalProperties: false })
+const UpdateHost = Type.Object(
+  { host: Type.Object({ dedicated_to: Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()]) }, { additionalProperties: false }) },
+  { additionalProperties: false },
+)
+const ServerParams = Type.Object({ server_id: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false })
+const OperatorMigrate = Type.Object(
+  {
+    migrate: Type.Object(
+      { live: Type.Optional(Type.Boolean()), host: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+)
+
+/** A host as the admin API shows it. */
+function hostBody(h: HostView) {
+  return {
+    id: h.id, name: h.name, availability_zone: h.az, state: h.state, enabled: h.enabled, vcpus: h.vcpus, ram_mb: h.ramMb,
+    free_vcpus: h.freeVcpus, free_ram_mb: h.freeRamMb, dedicated_to: h.dedicatedTo,
+  }
+}
 
 /** Credentials as the admin API lists them (Huawei IAM's field names); never the secret. */
 function credentialBody(c: CredentialInfo) {
@@ -70,9 +95,21 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
   app.get('/audit', async () => ({ violations: await audit(services.database.db) }))
 
   /** The host inventory with free capacity. */
-  app.get('/hosts', async () => {
-    const hosts = await services.database.db.selectFrom('hosts').selectAll().orderBy('az').orderBy('name').execute()
-    return { hosts: hosts.map((h) => ({ id: h.id, name: h.name, availability_zone: h.az, state: h.state, enabled: h.enabled === 1, vcpus: h.vcpus, ram_mb: h.ram_mb, free_vcpus: h.free_vcpus, free_ram_mb: h.free_ram_mb })) }
+  app.get('/hosts', async () => ({ hosts: (await services.hosts.list()).map(hostBody) }))
+
+  /** Dedicates a host to a project (`dedicated_to`), or gives it back to the shared pool (null). */
+  app.put('/hosts/:host_name', { schema: { params: HostParams, body: UpdateHost } }, async (req) => ({
+    host: hostBody(await services.hosts.setDedication(req.params.host_name, req.body.host.dedicated_to)),
+  }))
+
+  /**
+   * An operator's migration of any server: `live` keeps it running (it must be ACTIVE); `host`
+   * names the target, which still passes every placement filter. Answers the job.
+   */
+  app.post('/servers/:server_id/migrate', { schema: { params: ServerParams, body: OperatorMigrate } }, async (req) => {
+    const { live, host } = req.body.migrate
+    const accepted = await services.moves.operatorMigrate(req.params.server_id, { live: live ?? false, hostName: host })
+    return { job_id: accepted.jobId }
   })
 
   app.get('/projects', async () => ({ projects: (await identity.listProjects()).map((p) => ({ id: p.id, name: p.name, created_at: p.createdAt })) }))

@@ -24,6 +24,8 @@ export const serverRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = a
       count: s.count ?? 1,
       availabilityZone: s.availability_zone,
       groupId: s['os:scheduler_hints']?.group,
+      dedicatedHostId: s['os:scheduler_hints']?.dedicated_host_id,
+      tenancy: s['os:scheduler_hints']?.tenancy,
       metadata: s.metadata ?? {},
       clientToken: typeof token === 'string' && token !== '' ? token : undefined,
       dryRun: req.body.dry_run === true,
@@ -60,11 +62,13 @@ export const serverRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = a
 
   app.post('/cloudservers/action', { schema: { params: ProjectParams, body: ServerActionBody } }, async (req) => {
     const projectId = projectOf(req)
-    const start = req.body['os-start']
-    const stop = req.body['os-stop']
+    const { 'os-start': start, 'os-stop': stop, reboot } = req.body
+    const ids = (list: Array<{ id: string }>) => list.map((s) => s.id)
     const accepted = start
-      ? await servers.start(projectId, start.servers.map((s) => s.id))
-      : await servers.stop(projectId, stop!.servers.map((s) => s.id))
+      ? await servers.start(projectId, ids(start.servers))
+      : reboot
+        ? await servers.reboot(projectId, ids(reboot.servers), reboot.type)
+        : await servers.stop(projectId, ids(stop!.servers))
     return { job_id: accepted.jobId }
   })
 

@@ -71,7 +71,7 @@ export function serverBody(r: ServerRecord) {
     'OS-EXT-SRV-ATTR:root_device_name': '/dev/vda',
     'OS-EXT-SRV-ATTR:user_data': '',
     'OS-EXT-AZ:availability_zone': s.az,
-    'OS-EXT-STS:vm_state': vmStateOf(status),
+    'OS-EXT-STS:vm_state': vmStateOf(status, s.power_state),
     'OS-EXT-STS:task_state': s.task_state,
     'OS-EXT-STS:power_state': s.power_state,
     'OS-SRV-USG:launched_at': s.launched_at === null ? '' : s.launched_at.replace('T', ' ').replace('Z', '').slice(0, 23),
@@ -90,7 +90,14 @@ export function serverBody(r: ServerRecord) {
     'os-extended-volumes:volumes_attached': [],
     accessIPv4: '',
     accessIPv6: '',
+    ...(s.fault === null ? {} : { fault: faultBody(s.fault) }),
   }
+}
+
+/** A server's `fault`: what left it in ERROR. */
+function faultBody(stored: string) {
+  const f = JSON.parse(stored) as { code: string; message: string; created: string }
+  return { code: 500, message: f.message, created: seconds(f.created), details: f.code }
 }
 
 function subJobBody(j: JobTable) {
@@ -125,6 +132,20 @@ export function jobBody({ job, subJobs }: JobView) {
 
 /** A flavor as the flavor list returns it, with the extra specs clients read. */
 export function flavorBody(f: Schema['flavors'], zones: string[]) {
+  const { extra, ...flavor } = flavorFields(f, zones)
+  return { ...flavor, os_extra_specs: extra }
+}
+
+/**
+ * A flavor as `listResizeFlavors` returns it: the same fields, but its extra specs are named
+ * `extra_specs` there, and it carries the reserved `instance_quota`.
+ */
+export function resizeFlavorBody(f: Schema['flavors'], zones: string[]) {
+  const { extra, ...flavor } = flavorFields(f, zones)
+  return { ...flavor, extra_specs: extra, instance_quota: {} }
+}
+
+function flavorFields(f: Schema['flavors'], zones: string[]) {
   const [family = '', , ] = f.id.split('.')
   return {
     id: f.id,
@@ -140,12 +161,12 @@ export function flavorBody(f: Schema['flavors'], zones: string[]) {
     rxtx_quota: '',
     rxtx_cap: '',
     'os-flavor-access:is_public': true,
-    os_extra_specs: {
+    extra: {
       'ecs:virtualization_env_types': virtualizationEnvType(f.virtualization as Virtualization),
       'ecs:generation': family,
       'ecs:performancetype': f.id.startsWith('c') ? 'computingv3' : 'normal',
-      'cond:operation:status': 'normal',
-      'cond:operation:az': zones.map((z) => `${z}(normal)`).join(','),
+      'cond:operation:status': f.sell_status,
+      'cond:operation:az': zones.map((z) => `${z}(${f.sell_status})`).join(','),
     },
   }
 }

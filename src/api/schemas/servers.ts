@@ -14,8 +14,8 @@ const Opaque = Type.Object({}, { additionalProperties: true })
 const SchedulerHints = Type.Object(
   {
     group: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-    tenancy: Type.Optional(Type.String()),
-    dedicated_host_id: Type.Optional(Type.String()),
+    tenancy: Type.Optional(Type.Enum(['shared', 'dedicated'])),
+    dedicated_host_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   },
   { additionalProperties: false },
 )
@@ -82,7 +82,7 @@ export const ListServersQuery = Type.Object(
 
 const ServerList = Type.Array(ServerRef, { minItems: 1 })
 
-/** `POST /v1/{project_id}/cloudservers/action`: exactly one of os-start / os-stop. */
+/** `POST /v1/{project_id}/cloudservers/action`: exactly one of os-start / os-stop / reboot. */
 export const ServerActionBody = Type.Object(
   {
     'os-start': Type.Optional(Type.Object({ servers: ServerList }, { additionalProperties: false })),
@@ -91,6 +91,9 @@ export const ServerActionBody = Type.Object(
         { servers: ServerList, type: Type.Optional(Type.Enum(['SOFT', 'HARD'])) },
         { additionalProperties: false },
       ),
+    ),
+    reboot: Type.Optional(
+      Type.Object({ servers: ServerList, type: Type.Enum(['SOFT', 'HARD']) }, { additionalProperties: false }),
     ),
   },
   { additionalProperties: false, minProperties: 1, maxProperties: 1 },

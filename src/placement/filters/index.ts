@@ -3,6 +3,8 @@ import { antiAffinityFilter } from './anti-affinity.ts'
 import { availabilityZoneFilter } from './availability-zone.ts'
 import { capacityFilter } from './capacity.ts'
 import { hostStateFilter } from './host-state.ts'
+import { differentHostFilter, requestedHostFilter } from './requested-host.ts'
+import { tenancyFilter } from './tenancy.ts'
 
 /**
  * The hard filters, in the order a diagnosis reports them: cheapest and broadest first, so the
@@ -10,7 +12,10 @@ import { hostStateFilter } from './host-state.ts'
  */
 export const DEFAULT_FILTERS: readonly HostFilter[] = [
   hostStateFilter,
+  requestedHostFilter,
   availabilityZoneFilter,
+  tenancyFilter,
+  differentHostFilter,
   capacityFilter,
   antiAffinityFilter,
 ]

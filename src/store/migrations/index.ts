@@ -4,6 +4,7 @@ import * as init from './0001-init.ts'
 import * as jobLeases from './0002-job-leases-and-admin.ts'
 import * as identity from './0004-identity.ts'
 import * as projectUsage from './0005-project-usage.ts'
+import * as moves from './0006-moves.ts'
 
 /** A migration that may need to know which dialect it runs on. */
 interface DialectMigration {
@@ -15,6 +16,7 @@ const ordered: Record<string, DialectMigration> = {
   '0002-job-leases-and-admin': jobLeases,
   '0004-identity': identity,
   '0005-project-usage': projectUsage,
+  '0006-moves': moves,
 }
 
 /**

@@ -7,4 +7,6 @@ export interface FlavorTable {
   disk_gb: number
   /** 'kvm' | 'xen' */
   virtualization: string
+  /** `cond:operation:status`: 'normal', or 'sellout' / 'abandon' (no new servers, no resize to it). */
+  sell_status: string
 }

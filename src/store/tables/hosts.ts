@@ -19,4 +19,9 @@ export interface HostTable {
   /** 0 | 1: a disabled host keeps its servers but takes no new ones. */
   enabled: number
   created_at: string
+  /**
+   * A dedicated host (DeH): the project that has it to itself; null for the shared pool. Shared
+   * placement never uses a dedicated host, and only its project may place onto it, by naming it.
+   */
+  dedicated_to: string | null
 }

@@ -14,4 +14,10 @@ export interface ProjectTable {
   cores_used: Generated<number>
   /** bigint in PostgreSQL (read back as a string there). */
   ram_used_mb: Generated<number | string>
+  /** Recycle bin switch of the project: 'on' | 'off'. */
+  recycle_bin: Generated<string>
+  /** Servers younger than this many days are deleted at once, not binned. */
+  recycle_threshold_day: Generated<number>
+  /** Binned servers are deleted for good this many hours after binning. */
+  recycle_retention_hour: Generated<number>
 }

@@ -22,4 +22,25 @@ export interface ServerTable {
   created_at: string
   updated_at: string
   launched_at: string | null
+  /**
+   * 0 | 1: deleted into the recycle bin. A binned server holds no host capacity and no group slot
+   * (`host_id` is only where it last ran) but still counts against the project's quotas.
+   */
+  in_recycle_bin: number
+  recycled_at: string | null
+  /** When the recycle bin deletes it for good (policy at the time it was binned). */
+  bin_expires_at: string | null
+  /** The group it was a member of when binned; a revert rejoins it if it still exists. */
+  bin_group_id: string | null
+  /** JSON `{code, message, created}` of the last failure that left the server in ERROR. */
+  fault: string | null
 }
+
+/** The recycle-bin and fault columns of a server that was just created: not binned, no fault. */
+export const FRESH_SERVER_COLUMNS = {
+  in_recycle_bin: 0,
+  recycled_at: null,
+  bin_expires_at: null,
+  bin_group_id: null,
+  fault: null,
+} as const satisfies Partial<ServerTable>

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { GateDriver } from '../../drivers.ts'
 import {
-  buildTestApp, call, createGroup, createServers, groupAction, showServer, snapshot, stopServers, v1, waitForJob,
+  buildTestApp, call, createGroup, createServers, groupAction, showServer, snapshot, stopServers, v1, waitForIdle, waitForJob,
   DIALECTS,
 } from '../../helper.ts'
 
@@ -318,6 +318,7 @@ for (const dialect of DIALECTS) {
         const g = await createGroup(app)
         assert.equal((await groupAction(app, g, 'add_member', a!)).statusCode, 200)
         assert.equal((await groupAction(app, g, 'add_member', b!)).statusCode, 200)
+        await waitForIdle(database)
 
         const sa = await showServer(app, a!)
         const sb = await showServer(app, b!)
@@ -356,6 +357,7 @@ for (const dialect of DIALECTS) {
         const hosts = new Set<unknown>()
         for (const id of ids.slice(0, 8)) hosts.add((await showServer(app, id))['OS-EXT-SRV-ATTR:host'])
         assert.equal(hosts.size, 8, 'eight members on the eight az1 hosts')
+        await waitForIdle(database)
 
         const before = await snapshot(database)
         const res = await groupAction(app, g, 'add_member', ids[8]!)

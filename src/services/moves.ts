@@ -1,0 +1,229 @@
+import type { Kysely } from 'kysely'
+import { serverNotFound } from '../domain/errors.ts'
+import type { MoveFailure, MoveKind, MovePrior, MoveReason } from '../domain/move.ts'
+import { POWER_STATE, type ServerStatus, type TaskState } from '../domain/server.ts'
+import { lockForUpdate, TransientConflictError, type Dialect } from '../store/database.ts'
+import type { Schema } from '../store/schema.ts'
+import type { MoveTable } from '../store/tables/moves.ts'
+import { adjustUsage, claim, release } from './allocations.ts'
+import { insertMemberships } from './membership.ts'
+import { nowIso } from './time.ts'
+
+/**
+ * The one way a server changes host or size (ARCHITECTURE §2b). `beginMove` runs inside the
+ * transaction that decided the move: it claims the target, points the server and its
+ * membership at the target, keeps the source's allocation and the group's hold on the source,
+ * and records the move. The driver then carries it out, and `finishMove` — in the transaction
+ * that records the driver's outcome — releases the source (success) or puts everything back
+ * (failure). Between the two, both hosts count: against capacity, and as used by the group.
+ */
+
+/** The columns of a server a move reads; the caller has locked the row. */
+export type MovingServer = Pick<
+  Schema['servers'],
+  'id' | 'project_id' | 'host_id' | 'flavor_id' | 'vcpus' | 'ram_mb' | 'status' | 'power_state' | 'in_recycle_bin' | 'az' | 'task_state' | 'virtualization' | 'bin_group_id'
+>
+
+/** A server locked for a move, with the group it is a member of. */
+export interface LockedServer {
+  server: MovingServer
+  group: { id: string; distinct: boolean } | null
+}
+
+/** Everything `beginMove` needs; the target has passed placement (or is the current host). */
+export interface MovePlan {
+  server: MovingServer
+  /** The sub-job that drives the move. */
+  jobId: string
+  reason: MoveReason
+  kind: MoveKind
+  targetHostId: string
+  /** The server's flavor once moved (its current one unless it is resized). */
+  flavor: { id: string; vcpus: number; ramMb: number }
+  /** The group the server is a member of now; its membership and hold follow the server. */
+  currentGroup: { id: string; distinct: boolean } | null
+  /** A group the server joins on the target (add_member, recycle-bin revert). */
+  joinGroup?: { id: string; distinct: boolean } | undefined
+  statusDuring: ServerStatus
+  taskState: TaskState
+  finalStatus: ServerStatus
+  onFailure: MoveFailure
+}
+
+/** How a move ended, as the driver reported it. */
+export type MoveOutcome = { ok: true } | { ok: false; code: string; reason: string }
+
+const SELECTED = ['id', 'project_id', 'host_id', 'flavor_id', 'vcpus', 'ram_mb', 'status', 'power_state', 'in_recycle_bin', 'az', 'task_state', 'virtualization', 'bin_group_id'] as const
+
+/**
+ * Locks a server of the project for a move, in the lock order every writer uses: its group
+ * first (so the group's membership cannot change under the placement), then the server. The
+ * membership is read once unlocked to know which group to lock and again under the locks; if it
+ * changed in between, the transaction is retried.
+ */
+export async function lockServerForMove(db: Kysely<Schema>, dialect: Dialect, projectId: string, serverId: string): Promise<LockedServer> {
+  const [locked] = await lockServersForMove(db, dialect, projectId, [serverId])
+  return locked!
+}
+
+/** `lockServerForMove` for several servers: all their groups, then all of them, each in id order. */
+export async function lockServersForMove(db: Kysely<Schema>, dialect: Dialect, projectId: string, serverIds: readonly string[]): Promise<LockedServer[]> {
+  const ids = [...new Set(serverIds)].sort()
+  const membership = async () =>
+    new Map(
+      (await db.selectFrom('server_group_members').select(['server_id', 'group_id', 'distinct_host']).where('server_id', 'in', ids).execute())
+        .map((m) => [m.server_id, { id: m.group_id, distinct: m.distinct_host === 1 }]),
+    )
+  const before = await membership()
+  const groups = [...new Set([...before.values()].map((g) => g.id))].sort()
+  if (groups.length > 0) await lockForUpdate(db.selectFrom('server_groups').select('id').where('id', 'in', groups).orderBy('id'), dialect).execute()
+  const rows = await lockForUpdate(db.selectFrom('servers').select(SELECTED).where('project_id', '=', projectId).where('id', 'in', ids).orderBy('id'), dialect).execute()
+  const byId = new Map(rows.map((r) => [r.id, r]))
+  const after = dialect === 'postgres' ? await membership() : before
+  return serverIds.map((id) => {
+    const server = byId.get(id)
+    if (!server) throw serverNotFound(id)
+    const group = after.get(id) ?? null
+    if ((before.get(id)?.id ?? null) !== (group?.id ?? null)) throw new TransientConflictError(`membership of ${id} changed while it was being locked`)
+    return { server, group }
+  })
+}
+
+/** What the source keeps and the target takes, dimension by dimension. */
+function amounts(server: MovingServer, targetHostId: string, flavor: MovePlan['flavor']) {
+  if (server.in_recycle_bin === 1) {
+    // A binned server holds nothing; it takes its whole flavor wherever it comes back.
+    return { held: { vcpus: 0, ramMb: 0 }, claimed: { vcpus: flavor.vcpus, ramMb: flavor.ramMb } }
+  }
+  if (targetHostId === server.host_id) {
+    // In place: the host takes only the growth, and keeps the shrinkage until the move succeeds.
+    return {
+      held: { vcpus: Math.max(0, server.vcpus - flavor.vcpus), ramMb: Math.max(0, server.ram_mb - flavor.ramMb) },
+      claimed: { vcpus: Math.max(0, flavor.vcpus - server.vcpus), ramMb: Math.max(0, flavor.ramMb - server.ram_mb) },
+    }
+  }
+  return { held: { vcpus: server.vcpus, ramMb: server.ram_mb }, claimed: { vcpus: flavor.vcpus, ramMb: flavor.ramMb } }
+}
+
+/**
+ * Starts a move inside the deciding transaction. Throws `TransientConflictError` (the
+ * transaction is retried) when the target filled up since placement read it. When the flavor
+ * changes, the project's usage counters must already be locked by the caller (project before
+ * group, as a create takes them).
+ */
+export async function beginMove(db: Kysely<Schema>, plan: MovePlan): Promise<void> {
+  const { server, flavor } = plan
+  const source = server.host_id
+  const target = plan.targetHostId
+  const { held, claimed } = amounts(server, target, flavor)
+  const now = nowIso()
+
+  await claim(db, { hostId: target, ...claimed })
+  const cores = flavor.vcpus - server.vcpus
+  const ramMb = flavor.ramMb - server.ram_mb
+  if (cores !== 0 || ramMb !== 0) await adjustUsage(db, server.project_id, { servers: 0, cores, ramMb })
+  await db
+    .updateTable('servers')
+    .set({
+      host_id: target, flavor_id: flavor.id, vcpus: flavor.vcpus, ram_mb: flavor.ramMb, status: plan.statusDuring,
+      task_state: plan.taskState, in_recycle_bin: 0, updated_at: now,
+    })
+    .where('id', '=', server.id)
+    .execute()
+
+  if (plan.currentGroup && target !== source) {
+    // The member's own hold moves to the target first, so that the source hold that replaces it
+    // never meets it in the (group, host) unique index.
+    await db.updateTable('server_group_members').set({ host_id: target }).where('server_id', '=', server.id).execute()
+    await db.updateTable('group_host_holds').set({ host_id: target }).where('server_id', '=', server.id).where('kind', '=', 'member').execute()
+    await db
+      .insertInto('group_host_holds')
+      .values({ group_id: plan.currentGroup.id, server_id: server.id, host_id: source, kind: 'move-source', distinct_host: plan.currentGroup.distinct ? 1 : 0 })
+      .execute()
+  }
+  if (plan.joinGroup) {
+    await insertMemberships(db, [{ groupId: plan.joinGroup.id, serverId: server.id, hostId: target, distinctHost: plan.joinGroup.distinct, createdAt: now }])
+  }
+
+  const prior: MovePrior = {
+    hostId: source, flavorId: server.flavor_id, vcpus: server.vcpus, ramMb: server.ram_mb, status: server.status,
+    powerState: server.power_state, inRecycleBin: server.in_recycle_bin === 1, groupId: plan.currentGroup?.id ?? null,
+  }
+  await db
+    .insertInto('moves')
+    .values({
+      id: crypto.randomUUID(), server_id: server.id, job_id: plan.jobId, reason: plan.reason, kind: plan.kind,
+      group_id: plan.currentGroup?.id ?? plan.joinGroup?.id ?? null, source_host_id: source, target_host_id: target,
+      held_vcpus: held.vcpus, held_ram_mb: held.ramMb, claimed_vcpus: claimed.vcpus, claimed_ram_mb: claimed.ramMb,
+      prior: JSON.stringify(prior), final_status: plan.finalStatus, on_failure: plan.onFailure, created_at: now,
+    })
+    .execute()
+}
+
+/** The power state a server has in a settled status. */
+function powerOf(status: string, fallback: number): number {
+  if (status === 'ACTIVE') return POWER_STATE.RUNNING
+  if (status === 'SHUTOFF') return POWER_STATE.SHUTDOWN
+  return fallback
+}
+
+/**
+ * Ends a move in the transaction that records the driver's outcome; the caller has locked the
+ * server. Success: the source gives back what it held and the group lets go of it. Failure with
+ * `rollback`: the target gives back its claim and the server, its flavor, its usage and its
+ * membership return to the source. Failure with `error`: the server stays on the target in
+ * ERROR with the fault, and the source is released. Returns the status the server ends in.
+ */
+export async function finishMove(db: Kysely<Schema>, move: MoveTable, outcome: MoveOutcome): Promise<string> {
+  const prior = JSON.parse(move.prior) as MovePrior
+  const now = nowIso()
+  const serverId = move.server_id
+  let status: string
+  if (outcome.ok) {
+    await db.deleteFrom('group_host_holds').where('server_id', '=', serverId).where('kind', '=', 'move-source').execute()
+    await release(db, { hostId: move.source_host_id, vcpus: move.held_vcpus, ramMb: move.held_ram_mb })
+    const server = await db.selectFrom('servers').select('power_state').where('id', '=', serverId).executeTakeFirstOrThrow()
+    status = move.final_status
+    await db
+      .updateTable('servers')
+      .set({
+        status, task_state: null, power_state: powerOf(status, server.power_state), fault: null, updated_at: now,
+        ...(prior.inRecycleBin ? { recycled_at: null, bin_expires_at: null, bin_group_id: null } : {}),
+      })
+      .where('id', '=', serverId)
+      .execute()
+  } else if (move.on_failure === 'rollback') {
+    const server = await db.selectFrom('servers').select(['project_id', 'vcpus', 'ram_mb']).where('id', '=', serverId).executeTakeFirstOrThrow()
+    await release(db, { hostId: move.target_host_id, vcpus: move.claimed_vcpus, ramMb: move.claimed_ram_mb })
+    const cores = prior.vcpus - server.vcpus
+    const ramMb = prior.ramMb - server.ram_mb
+    if (cores !== 0 || ramMb !== 0) await adjustUsage(db, server.project_id, { servers: 0, cores, ramMb })
+    if (prior.groupId === null) {
+      await db.deleteFrom('server_group_members').where('server_id', '=', serverId).execute()
+    } else if (move.source_host_id !== move.target_host_id) {
+      await db.deleteFrom('group_host_holds').where('server_id', '=', serverId).where('kind', '=', 'move-source').execute()
+      await db.updateTable('server_group_members').set({ host_id: move.source_host_id }).where('server_id', '=', serverId).execute()
+      await db.updateTable('group_host_holds').set({ host_id: move.source_host_id }).where('server_id', '=', serverId).where('kind', '=', 'member').execute()
+    }
+    status = prior.status
+    await db
+      .updateTable('servers')
+      .set({
+        host_id: prior.hostId, flavor_id: prior.flavorId, vcpus: prior.vcpus, ram_mb: prior.ramMb, status, power_state: prior.powerState,
+        task_state: null, in_recycle_bin: prior.inRecycleBin ? 1 : 0, updated_at: now,
+      })
+      .where('id', '=', serverId)
+      .execute()
+  } else {
+    await db.deleteFrom('group_host_holds').where('server_id', '=', serverId).where('kind', '=', 'move-source').execute()
+    await release(db, { hostId: move.source_host_id, vcpus: move.held_vcpus, ramMb: move.held_ram_mb })
+    status = 'ERROR'
+    await db
+      .updateTable('servers')
+      .set({ status, task_state: null, power_state: POWER_STATE.NOSTATE, fault: JSON.stringify({ code: outcome.code, message: outcome.reason, created: now }), updated_at: now })
+      .where('id', '=', serverId)
+      .execute()
+  }
+  await db.deleteFrom('moves').where('id', '=', move.id).execute()
+  return status
+}

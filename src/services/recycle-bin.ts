@@ -1,0 +1,164 @@
+import type { Kysely } from 'kysely'
+import type { Quotas } from '../config.ts'
+import { groupMemberQuota, invalidParameter, recycleBinNotEmpty, serverBusy, serverNotFound, serverNotInRecycleBin } from '../domain/errors.ts'
+import { requiresDistinctHosts, type GroupPolicy } from '../domain/group.ts'
+import type { PlacementEngine } from '../placement/engine.ts'
+import { lockForUpdate, type Database } from '../store/database.ts'
+import type { Schema } from '../store/schema.ts'
+import { lockProject } from './groups.ts'
+import { recordJob, TASK_STATE_OF, type JobRunner } from './jobs.ts'
+import { hostsHeldByGroup, memberCount } from './membership.ts'
+import { beginMove } from './moves.ts'
+import { nameContains, selectRecords, toRecord, type AcceptedJob, type ServerRecord } from './servers.ts'
+import { nowIso } from './time.ts'
+
+/** A project's recycle bin settings, as `showRecycleBin` reports them. */
+export interface RecycleBinSettings {
+  projectId: string
+  on: boolean
+  recycleThresholdDay: number
+  retentionHour: number
+}
+
+/** Filters of the recycle-bin list. */
+export interface RecycleBinQuery {
+  limit: number
+  offset: number
+  /** Id of the last server of the previous page. */
+  marker: string | undefined
+  name: string | undefined
+  availabilityZone: string | undefined
+}
+
+/** Dependencies of the recycle-bin use cases. */
+export interface RecycleBinServiceDeps {
+  database: Database
+  placement: PlacementEngine
+  quotas: Quotas
+  jobs: JobRunner
+}
+
+/**
+ * The recycle bin. While a server sits in it, it holds no host capacity and no group slot —
+ * other servers and members may take its place — but it still counts against the project's
+ * quotas, as Huawei documents. A revert brings it back through the move primitive: onto its old
+ * host when that host still has room and its group does not hold it, otherwise onto another
+ * host that passes every filter; it rejoins its group if the group still exists.
+ */
+export class RecycleBinService {
+  constructor(private readonly deps: RecycleBinServiceDeps) {}
+
+  async show(projectId: string): Promise<RecycleBinSettings> {
+    const p = await this.deps.database.db
+      .selectFrom('projects')
+      .select(['id', 'recycle_bin', 'recycle_threshold_day', 'recycle_retention_hour'])
+      .where('id', '=', projectId)
+      .executeTakeFirstOrThrow()
+    return { projectId: p.id, on: p.recycle_bin === 'on', recycleThresholdDay: p.recycle_threshold_day, retentionHour: p.recycle_retention_hour }
+  }
+
+  /** Switches the bin on or off; off only when it is empty. */
+  async setSwitch(projectId: string, on: boolean): Promise<void> {
+    await this.deps.database.transaction(async ({ db, dialect }) => {
+      await lockProject(db, dialect, projectId)
+      if (!on) {
+        const { n } = await db
+          .selectFrom('servers')
+          .select((eb) => eb.fn.countAll<number | string>().as('n'))
+          .where('project_id', '=', projectId)
+          .where('in_recycle_bin', '=', 1)
+          .executeTakeFirstOrThrow()
+        if (Number(n) > 0) throw recycleBinNotEmpty(Number(n))
+      }
+      await db.updateTable('projects').set({ recycle_bin: on ? 'on' : 'off' }).where('id', '=', projectId).execute()
+    })
+  }
+
+  /** Sets the policy; servers already in the bin keep the retention they were binned with. */
+  async setPolicy(projectId: string, recycleThresholdDay: number, retentionHour: number): Promise<void> {
+    await this.deps.database.transaction(({ db }) =>
+      db.updateTable('projects').set({ recycle_threshold_day: recycleThresholdDay, recycle_retention_hour: retentionHour }).where('id', '=', projectId).execute(),
+    )
+  }
+
+  /**
+   * Servers in the bin, most recently binned first; after `marker` (a server of the list) and
+   * then `offset` servers. The bin is bounded by the project's instance quota, so it is read whole.
+   */
+  async list(projectId: string, q: RecycleBinQuery): Promise<ServerRecord[]> {
+    let query = selectRecords(this.deps.database.db, projectId).where('servers.in_recycle_bin', '=', 1)
+    if (q.name !== undefined) query = query.where(nameContains(q.name))
+    if (q.availabilityZone !== undefined) query = query.where('servers.az', '=', q.availabilityZone)
+    const rows = (await query.orderBy('servers.recycled_at', 'desc').orderBy('servers.id').execute()).map(toRecord)
+    let start = 0
+    if (q.marker !== undefined) {
+      start = rows.findIndex((r) => r.server.id === q.marker) + 1
+      if (start === 0) throw invalidParameter(`marker ${q.marker} is not a server in the recycle bin`)
+    }
+    return rows.slice(start + q.offset, start + q.offset + q.limit)
+  }
+
+  /** `revertRecycleBinServer`: a job that re-places the server and brings it back, stopped. */
+  async revert(projectId: string, serverId: string): Promise<AcceptedJob> {
+    return this.deps.database.transaction(async (tx) => {
+      const { db, dialect } = tx
+      const peek = await db.selectFrom('servers').select('bin_group_id').where('id', '=', serverId).where('project_id', '=', projectId).executeTakeFirst()
+      // Group before server, as every writer locks them; a group deleted meanwhile is not rejoined.
+      const group = peek?.bin_group_id
+        ? await lockForUpdate(db.selectFrom('server_groups').select(['id', 'policy']).where('id', '=', peek.bin_group_id), dialect).executeTakeFirst()
+        : undefined
+      const server = await this.lockBinned(db, dialect, projectId, serverId)
+      let joinGroup: { id: string; distinct: boolean } | undefined
+      let held = new Set<string>()
+      if (group && server.bin_group_id === group.id) {
+        const limit = this.deps.quotas.maxServerGroupMembers
+        if ((await memberCount(db, group.id)) >= limit) throw groupMemberQuota(group.id, limit)
+        joinGroup = { id: group.id, distinct: requiresDistinctHosts(group.policy as GroupPolicy) }
+        held = await hostsHeldByGroup(db, group.id)
+      }
+      const old = await db.selectFrom('hosts').select(['id', 'state', 'enabled', 'free_vcpus', 'free_ram_mb', 'dedicated_to']).where('id', '=', server.host_id).executeTakeFirstOrThrow()
+      const fitsOld = old.state === 'up' && old.enabled === 1 && old.free_vcpus >= server.vcpus && old.free_ram_mb >= server.ram_mb && !held.has(old.id)
+      const targetHostId = fitsOld
+        ? old.id
+        : (await this.deps.placement.place(db, {
+            vcpus: server.vcpus,
+            ramMb: server.ram_mb,
+            az: server.az,
+            groupHostIds: held,
+            dedicatedTo: old.dedicated_to ?? undefined,
+            subject: `ECS ${server.id} (revert from the recycle bin: ${server.vcpus} vCPU, ${server.ram_mb} MiB) in ${server.az}${joinGroup ? ` away from the ${held.size} hosts held by group ${joinGroup.id}` : ''}`,
+          })).id
+      const { jobId, subJobIds } = await recordJob(tx, this.deps.jobs, { projectId, operation: 'revert', work: [server.id] })
+      await beginMove(db, {
+        server, jobId: subJobIds.get(server.id)!, reason: 'revert', kind: 'cold', targetHostId,
+        flavor: { id: server.flavor_id, vcpus: server.vcpus, ramMb: server.ram_mb }, currentGroup: null, joinGroup,
+        statusDuring: 'SHUTOFF', taskState: TASK_STATE_OF.revert[0], finalStatus: 'SHUTOFF', onFailure: 'rollback',
+      })
+      return { jobId, serverIds: [server.id] }
+    })
+  }
+
+  /** `deleteRecycleBinServer`: a job that deletes a binned server for good. */
+  async deleteForGood(projectId: string, serverId: string): Promise<AcceptedJob> {
+    return this.deps.database.transaction(async (tx) => {
+      const server = await this.lockBinned(tx.db, tx.dialect, projectId, serverId)
+      await tx.db.updateTable('servers').set({ task_state: TASK_STATE_OF.purge[0], updated_at: nowIso() }).where('id', '=', server.id).execute()
+      const { jobId } = await recordJob(tx, this.deps.jobs, { projectId, operation: 'purge', work: [server.id] })
+      return { jobId, serverIds: [server.id] }
+    })
+  }
+
+  private async lockBinned(db: Kysely<Schema>, dialect: Database['dialect'], projectId: string, serverId: string) {
+    const server = await lockForUpdate(
+      db.selectFrom('servers')
+        .select(['id', 'project_id', 'host_id', 'flavor_id', 'vcpus', 'ram_mb', 'status', 'power_state', 'in_recycle_bin', 'az', 'task_state', 'virtualization', 'bin_group_id'])
+        .where('id', '=', serverId)
+        .where('project_id', '=', projectId),
+      dialect,
+    ).executeTakeFirst()
+    if (!server) throw serverNotFound(serverId)
+    if (server.in_recycle_bin !== 1) throw serverNotInRecycleBin(serverId)
+    if (server.task_state !== null) throw serverBusy(serverId, server.status, server.task_state)
+    return server
+  }
+}
