@@ -32,6 +32,8 @@ const USAGE = `usage: npm run test:stress -- [options]
   --servers-per-client N  live servers a client keeps at most (default 6)
   --fill F                share of the fleet's RAM filled with ballast first, 0–0.9 (default 0.5)
   --latency MS            simulated driver time per operation (default 5)
+  --moves F               share of an owner's operations that resize, redeploy, migrate (operator,
+                          live or cold) or reboot its server, 0–1 (default 0.25)
   --time-limit S          stop issuing operations after S seconds (default: ops / 5, at least 600)
   --verbose               print progress and kills as they happen`
 
@@ -57,6 +59,7 @@ const { values } = (() => {
         'servers-per-client': { type: 'string', default: '6' },
         fill: { type: 'string', default: '0.5' },
         latency: { type: 'string', default: '5' },
+        moves: { type: 'string', default: '0.25' },
         'time-limit': { type: 'string' },
         verbose: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
@@ -91,6 +94,8 @@ const seed = values.seed === undefined ? randomSeed() : int('seed', values.seed,
 const faults = values.faults === 'kill' || values.faults === 'mixed' ? values.faults : fail(`--faults must be kill or mixed, got "${values.faults}"`)
 const fill = Number(values.fill)
 if (!(fill >= 0 && fill <= 0.9)) fail(`--fill must be from 0 to 0.9, got "${values.fill}"`)
+const moveShare = Number(values.moves)
+if (!(moveShare >= 0 && moveShare <= 1)) fail(`--moves must be from 0 to 1, got "${values.moves}"`)
 const timeLimitS = values['time-limit'] === undefined ? Math.max(600, Math.ceil(ops / 5)) : int('time-limit', values['time-limit'], 1, 1_000_000)
 type Dialect = 'postgres' | 'sqlite'
 const dialects: readonly Dialect[] = values.dialect === 'both'
@@ -148,7 +153,7 @@ async function runDialect(dialect: Dialect, postgres: TestPostgres | undefined):
   cleanups.push(stopFleet)
   try {
     const run = await runLoad({
-      replicas: fleet, clients, opsTotal: ops, seed, groups, serversPerClient, fill, timeLimitMs: timeLimitS * 1000,
+      replicas: fleet, clients, opsTotal: ops, seed, groups, serversPerClient, fill, moveShare, timeLimitMs: timeLimitS * 1000,
       contended: { clients: contended, servers: pool },
       ...(kills > 0 ? { kill: { times: kills, downMs: [0, 500] as [number, number], faults } } : {}),
       log: verbose ?? ((l) => (/^stress: \d+\/|FAILURE/.test(l) ? log(l) : undefined)),
@@ -179,6 +184,8 @@ function table(rows: Row[]): string {
     metric('ops attempted', (r) => s(r).attempted),
     metric('  create / add / remove', (r) => `${s(r).byOperation.create.attempted} / ${s(r).byOperation.add_member.attempted} / ${s(r).byOperation.remove_member.attempted}`),
     metric('  stop / start / delete', (r) => `${s(r).byOperation.stop.attempted} / ${s(r).byOperation.start.attempted} / ${s(r).byOperation.delete.attempted}`),
+    metric('  resize / redeploy / migrate / reboot', (r) => ['resize', 'redeploy', 'migrate', 'reboot'].map((o) => s(r).byOperation[o as 'resize'].attempted).join(' / ')),
+    metric('  moves acknowledged', (r) => ['resize', 'redeploy', 'migrate'].reduce((n, o) => n + s(r).byOperation[o as 'resize'].acknowledged, 0)),
     metric('acknowledged', (r) => s(r).acknowledged),
     metric('refused, by code', (r) => Object.entries(s(r).refusedByCode).sort().map(([c, n]) => `${c}:${n}`).join(' ') || '0'),
     metric('network errors (lost answers)', (r) => s(r).networkErrors),

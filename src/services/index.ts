@@ -3,7 +3,7 @@ import type { Config, Quotas } from '../config.ts'
 import { SimulatedDriver, type HostDriver } from '../compute/driver.ts'
 import { subsystem } from '../logger.ts'
 import { Metrics } from '../metrics.ts'
-import { PlacementEngine } from '../placement/engine.ts'
+import { PlacementEngine, type PlacementOptions } from '../placement/engine.ts'
 import { DEFAULT_FILTERS } from '../placement/filters/index.ts'
 import { SCORES } from '../placement/scores/index.ts'
 import type { Database } from '../store/database.ts'
@@ -32,11 +32,18 @@ export interface Services {
   metrics: Metrics
 }
 
-/** Wires the services over a database; `driver` defaults to the simulated one. */
-export function createServices(config: Config, database: Database, logger: Logger, box: SecretBox, driver?: HostDriver): Services {
+/**
+ * Wires the services over a database; `driver` defaults to the simulated one. `placementEngine`
+ * builds the engine from the options configured here (default: a plain `PlacementEngine`); tests
+ * pass a subclass to stop a placement between choosing a host and claiming it.
+ */
+export function createServices(
+  config: Config, database: Database, logger: Logger, box: SecretBox, driver?: HostDriver,
+  placementEngine: (options: PlacementOptions) => PlacementEngine = (options) => new PlacementEngine(options),
+): Services {
   const metrics = new Metrics()
   database.onRetry = (code) => metrics.transactionRetries.inc({ code })
-  const placement = new PlacementEngine({
+  const placement = placementEngine({
     onResult: (result) => metrics.placements.inc({ result }),
     filters: DEFAULT_FILTERS,
     score: SCORES[config.placement.score],

@@ -245,7 +245,14 @@ export class ServerService {
         if (s.in_recycle_bin === 1) throw serverInRecycleBin(id)
         const status = s.status as ServerStatus
         if (s.task_state !== null) {
-          if (operation === 'start' && (await startCanWaitForMove(db, id))) {
+          // A stopped server moving cold (add_member's re-placement, a migration, a resize) stays
+          // stopped: a stop is already done, and a start waits for the move.
+          const endsStopped = (operation === 'start' || operation === 'stop') && (await moveEndsStopped(db, id))
+          if (endsStopped && operation === 'stop') {
+            alreadyDone.push(id)
+            continue
+          }
+          if (endsStopped && operation === 'start' && !(await startQueued(db, id))) {
             queued.push(id)
             continue
           }
@@ -331,15 +338,19 @@ async function recycleBinOf(db: Kysely<Schema>, projectId: string): Promise<{ th
 }
 
 /**
- * A start may wait for a move that leaves the server stopped (add_member's re-placement, a
- * cold migration, a resize of a stopped server): as on the real cloud, `add_member` then
- * `os-start` works without waiting in between. One start waits at a time.
+ * The server is in a move that leaves it stopped (add_member's re-placement, a cold migration,
+ * a resize of a stopped server). As on the real cloud, `add_member` then `os-start` works
+ * without waiting in between: the start waits for the move.
  */
-async function startCanWaitForMove(db: Kysely<Schema>, serverId: string): Promise<boolean> {
+async function moveEndsStopped(db: Kysely<Schema>, serverId: string): Promise<boolean> {
   const move = await db.selectFrom('moves').select('final_status').where('server_id', '=', serverId).executeTakeFirst()
-  if (move?.final_status !== 'SHUTOFF') return false
+  return move?.final_status === 'SHUTOFF'
+}
+
+/** A start already waits for the server's move; one waits at a time. */
+async function startQueued(db: Kysely<Schema>, serverId: string): Promise<boolean> {
   const waiting = await db.selectFrom('jobs').select('id').where('server_id', '=', serverId).where('status', '=', 'INIT').executeTakeFirst()
-  return waiting === undefined
+  return waiting !== undefined
 }
 
 /** A dedicated host of the project, or `Ecs.0005`. */

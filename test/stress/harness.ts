@@ -326,12 +326,12 @@ const REQUEST_TIMEOUT_MS = 30_000
  */
 export async function send(
   replicas: ReplicaSource, rng: Rng, method: string, pathAndQuery: string, body?: unknown, extraHeaders: Record<string, string> = {},
-  counters?: NetCounters,
+  counters?: NetCounters, credential: Credential = DEMO,
 ): Promise<Outcome> {
   for (let attempt = 1; ; attempt++) {
     const base = replicas instanceof ReplicaFleet ? await replicas.pick(rng) : rng.pick(replicas)
     const payload = body === undefined ? undefined : JSON.stringify(body)
-    const headers = sdkHeaders({ method, url: pathAndQuery, host: new URL(base).host, body: payload, credential: DEMO, extra: extraHeaders })
+    const headers = sdkHeaders({ method, url: pathAndQuery, host: new URL(base).host, body: payload, credential, extra: extraHeaders })
     try {
       const res = await fetch(base + pathAndQuery, {
         method,
@@ -380,10 +380,24 @@ function errorCode(body: unknown): string | undefined {
 
 const v1 = (p: string) => `/v1/${DEMO.projectId}${p}`
 
+/** Who signs a request: the demo tenant, or its operator credential for /admin routes. */
+interface Credential {
+  accessKey: string
+  secretKey: string
+  projectId: string
+}
+
+/** The demo project's operator credential, for operators' migrations. */
+const OPERATOR: Credential = { accessKey: DEMO.adminAccessKey, secretKey: DEMO.adminSecretKey, projectId: DEMO.projectId }
+
 // ───────────────────────────── load ─────────────────────────────
 
-/** The mutating operations the load mixes. */
-export const OPERATIONS = ['create', 'add_member', 'remove_member', 'stop', 'start', 'delete'] as const
+/**
+ * The mutating operations the load mixes: the lifecycle, group membership, and the moves —
+ * resizes (some must leave their host), redeploys, operators' live and cold migrations — and
+ * reboots.
+ */
+export const OPERATIONS = ['create', 'add_member', 'remove_member', 'stop', 'start', 'delete', 'resize', 'redeploy', 'migrate', 'reboot'] as const
 export type Operation = (typeof OPERATIONS)[number]
 
 /** The flavor every request that wants to hit the capacity limits uses: 8 vCPU / 32 GiB, four to a demo host. */
@@ -411,6 +425,11 @@ export interface LoadOptions {
   fill?: number
   /** Share of creates that use the big flavor (default 0.4). */
   bigFlavorShare?: number
+  /**
+   * Share of an owner's operations that move or resize its server, or reboot it (default 0.25;
+   * 0 for the lifecycle and membership mix alone).
+   */
+  moveShare?: number
   /**
    * kill -9 a random replica this many times at random moments of the run, restarting it each
    * time. `faults: 'mixed'` makes half of them something else: a graceful SIGTERM restart (exit
@@ -445,6 +464,11 @@ export interface TrackedServer {
   status: 'ACTIVE' | 'SHUTOFF'
   group: string | null
   flavor: string
+  /**
+   * An acknowledged add_member may have started a re-placement that is still running: until an
+   * operation of the owner shows the server idle, other operations may find it busy (Ecs.0100).
+   */
+  mayBeMoving: boolean
   /** Why the state is not known (an answer was lost and could not be resolved); undefined when known. */
   unknown: string | undefined
   /** The last acknowledged operations, for failure messages. */
@@ -678,7 +702,7 @@ async function addBallast(ctx: LoadContext, rng: Rng): Promise<void> {
     const status = await waitJob(ctx, rng, job_id)
     if (status !== 'SUCCESS') throw new Error(`ballast job ${job_id} ended ${status}`)
     for (const id of serverIds) {
-      ctx.servers.set(id, { id, owner: -1, exists: true, status: 'ACTIVE', group: null, flavor: BIG_FLAVOR, unknown: undefined, history: ['ballast'] })
+      ctx.servers.set(id, { id, owner: -1, exists: true, status: 'ACTIVE', group: null, flavor: BIG_FLAVOR, mayBeMoving: false, unknown: undefined, history: ['ballast'] })
     }
   }
 }
@@ -714,6 +738,7 @@ interface ShownServer {
   taskState: string | null
   group: string | null
   host: string
+  flavor: string
 }
 
 async function showServer(ctx: LoadContext, rng: Rng, id: string): Promise<ShownServer | null | 'lost'> {
@@ -735,6 +760,7 @@ function parseShown(body: unknown): ShownServer {
     taskState: (s['OS-EXT-STS:task_state'] as string | null | undefined) ?? null,
     group: hints?.group?.[0] ?? null,
     host: String(s['OS-EXT-SRV-ATTR:host']),
+    flavor: String((s.flavor as { id?: string } | undefined)?.id),
   }
 }
 
@@ -754,8 +780,11 @@ function expectationFor(op: Operation, s: TrackedServer | undefined, group: stri
       if (!s) throw new Error('add_member without a server')
       if (s.group === group) return { okAllowed: true, codes: [] }
       if (s.status !== 'SHUTOFF') return { okAllowed: false, codes: ['Ecs.0100'] }
-      if (s.group !== null) return { okAllowed: false, codes: ['Ecs.0005'] }
-      return { okAllowed: true, codes: ['Ecs.0319'] }
+      // A re-placement still running makes the server busy.
+      if (s.group !== null) return { okAllowed: false, codes: s.mayBeMoving ? ['Ecs.0005', 'Ecs.0100'] : ['Ecs.0005'] }
+      return { okAllowed: true, codes: s.mayBeMoving ? ['Ecs.0319', 'Ecs.0100'] : ['Ecs.0319'] }
+    case 'delete':
+      return { okAllowed: true, codes: s?.mayBeMoving ? ['Ecs.0100'] : [] }
     default:
       return { okAllowed: true, codes: [] }
   }
@@ -770,12 +799,12 @@ type Verdict = { kind: 'ack'; body: unknown; replica: string } | { kind: 'refuse
  */
 async function mutate(
   ctx: LoadContext, rng: Rng, op: Operation, method: string, p: string, body: unknown, headers: Record<string, string>,
-  expect: Expectation, idempotent: boolean, serverId: string | undefined,
+  expect: Expectation, idempotent: boolean, serverId: string | undefined, credential: Credential = DEMO,
 ): Promise<Verdict> {
   ctx.byOperation[op].attempted++
   let lostOnce = false
   for (let attempt = 1; attempt <= 6; attempt++) {
-    const out = await send(ctx.options.replicas, rng, method, p, body, headers, ctx.net)
+    const out = await send(ctx.options.replicas, rng, method, p, body, headers, ctx.net, credential)
     if (out.kind === 'lost') {
       if (!lostOnce) ctx.networkErrors++
       lostOnce = true
@@ -817,6 +846,7 @@ async function runClient(ctx: LoadContext, index: number): Promise<void> {
   const mine: TrackedServer[] = []
   let seq = 0
   const bigShare = ctx.options.bigFlavorShare ?? 0.4
+  const moveShare = ctx.options.moveShare ?? 0.25
   const cap = ctx.options.serversPerClient
   try {
     while (await ctx.ticket()) {
@@ -825,6 +855,10 @@ async function runClient(ctx: LoadContext, index: number): Promise<void> {
       const roll = rng.next()
       if (!s || (live.length < cap && roll < 0.3)) {
         await opCreate(ctx, rng, index, seq++, bigShare, mine)
+        continue
+      }
+      if (rng.chance(moveShare)) {
+        await opMove(ctx, rng, s)
         continue
       }
       const group = rng.pick(ctx.groups)
@@ -873,7 +907,7 @@ async function opCreate(ctx: LoadContext, rng: Rng, index: number, seq: number, 
   }
   if (verdict.kind !== 'ack') return
   const { job_id, serverIds } = verdict.body as { job_id: string; serverIds: string[] }
-  const created = serverIds.map((id): TrackedServer => ({ id, owner: index, exists: true, status: 'ACTIVE', group: group ?? null, flavor, unknown: undefined, history: [`create(${flavor}${group ? `, group ${group}` : ''}) job ${job_id}`] }))
+  const created = serverIds.map((id): TrackedServer => ({ id, owner: index, exists: true, status: 'ACTIVE', group: group ?? null, flavor, mayBeMoving: false, unknown: undefined, history: [`create(${flavor}${group ? `, group ${group}` : ''}) job ${job_id}`] }))
   for (const c of created) {
     mine.push(c)
     ctx.servers.set(c.id, c)
@@ -902,9 +936,16 @@ async function opGroup(ctx: LoadContext, rng: Rng, s: TrackedServer, op: 'add_me
     return
   }
   if (verdict.kind !== 'ack') return
-  if (op === 'add_member') s.group = group
-  else if (s.group === group) s.group = null
+  if (op === 'add_member' && s.group !== group) {
+    s.group = group
+    s.mayBeMoving = true
+  } else if (op === 'remove_member' && s.group === group) {
+    s.group = null
+  }
   remember(s, `${op} ${group} via ${verdict.replica}`)
+  // Most owners wait for a re-placement to finish before going on; the others go straight on,
+  // and a start they send meanwhile must wait for the move rather than be refused.
+  if (s.mayBeMoving && rng.chance(0.7)) await settle(ctx, rng, s)
   // Read-your-writes across replicas: an acknowledged membership change must be visible from
   // any replica at once, not only after the run.
   if (rng.chance(0.25)) {
@@ -929,7 +970,102 @@ async function opPower(ctx: LoadContext, rng: Rng, s: TrackedServer, op: 'stop' 
   if (!(await finishJob(ctx, rng, op, jobId, [s]))) return
   if (op === 'delete') s.exists = false
   else s.status = op === 'stop' ? 'SHUTOFF' : 'ACTIVE'
+  // A start waited for any move; a stop or delete was only accepted on an idle server or one
+  // that keeps moving — so only a start proves the move is over.
+  if (op === 'start') s.mayBeMoving = false
   remember(s, `${op} job ${jobId}`)
+}
+
+/** Waits until the server shows no task (its add_member re-placement ended); bounded. */
+async function settle(ctx: LoadContext, rng: Rng, s: TrackedServer): Promise<void> {
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
+    const shown = await showServer(ctx, rng, s.id)
+    if (shown !== 'lost' && shown !== null && shown.taskState === null) {
+      s.mayBeMoving = false
+      return
+    }
+    if (shown === null) return
+    await sleep(20)
+  }
+  ctx.fail({ op: 'add_member', message: `the re-placement after add_member did not end within 30 s`, serverId: s.id })
+}
+
+/** Flavors an owner resizes between: the small ones and the big one, KVM all. */
+const RESIZE_FLAVORS = [...SMALL_FLAVORS, BIG_FLAVOR] as const
+
+/**
+ * A move or a reboot of the owner's server: a resize (to a flavor that may not fit its host, so
+ * that it must move; a running server mostly with `withStopServer`), a redeploy, an operator's
+ * migration (live when it runs), or a reboot. Each is acknowledged with a job that must succeed;
+ * the server keeps its status and group, and a resize takes the new flavor.
+ */
+async function opMove(ctx: LoadContext, rng: Rng, s: TrackedServer): Promise<void> {
+  if (s.mayBeMoving) await settle(ctx, rng, s)
+  const roll = rng.next()
+  const running = s.status === 'ACTIVE'
+  const room = { okAllowed: true, codes: ['Ecs.0319'] as readonly string[] }
+  let op: Operation
+  let verdict: Verdict
+  let flavor = s.flavor
+  if (roll < 0.4) {
+    op = 'resize'
+    flavor = rng.pick(RESIZE_FLAVORS.filter((f) => f !== s.flavor))
+    const withStop = running ? rng.chance(0.8) : rng.chance(0.2)
+    const expect = running && !withStop ? { okAllowed: false, codes: ['Ecs.0100'] } : { okAllowed: true, codes: ['Ecs.0319', 'Ecs.0001'] }
+    verdict = await mutate(ctx, rng, op, 'POST', v1(`/cloudservers/${s.id}/resize`), { resize: { flavorRef: flavor, ...(withStop ? { mode: 'withStopServer' } : {}) } }, {}, expect, false, s.id)
+  } else if (roll < 0.65) {
+    op = 'redeploy'
+    verdict = await mutate(ctx, rng, op, 'POST', v1(`/cloudservers/${s.id}/actions/redeploy`), undefined, {}, room, false, s.id)
+  } else if (roll < 0.9) {
+    op = 'migrate'
+    const live = running && rng.chance(0.7)
+    verdict = await mutate(ctx, rng, op, 'POST', `/admin/servers/${s.id}/migrate`, { migrate: { live } }, {}, room, false, s.id, OPERATOR)
+  } else {
+    op = 'reboot'
+    const expect = running ? { okAllowed: true, codes: [] } : { okAllowed: false, codes: ['Ecs.0100'] }
+    verdict = await mutate(ctx, rng, op, 'POST', v1('/cloudservers/action'), { reboot: { type: rng.pick(['SOFT', 'HARD'] as const), servers: [{ id: s.id }] } }, {}, expect, false, s.id)
+  }
+  if (verdict.kind === 'unknown') {
+    await resolveMove(ctx, rng, s, op, verdict.why, [s.flavor, flavor])
+    return
+  }
+  if (verdict.kind !== 'ack') return
+  const jobId = (verdict.body as { job_id: string }).job_id
+  if (!(await finishJob(ctx, rng, op, jobId, [s]))) return
+  s.flavor = flavor
+  remember(s, `${op}${op === 'resize' ? ` to ${flavor}` : ''} job ${jobId}`)
+}
+
+/**
+ * After a lost move or reboot: waits until the server is idle and accepts what it shows if its
+ * status and group are unchanged and its flavor is the old or the requested one.
+ */
+async function resolveMove(ctx: LoadContext, rng: Rng, s: TrackedServer, op: Operation, why: string, flavors: string[]): Promise<void> {
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
+    const shown = await showServer(ctx, rng, s.id)
+    if (shown === 'lost' || (shown !== null && shown.taskState !== null)) {
+      await sleep(100)
+      continue
+    }
+    ctx.resolved++
+    if (shown === null) {
+      ctx.fail({ op, message: `server vanished after a lost ${op} (${why}); history ${s.history.join(' | ')}`, serverId: s.id })
+      s.exists = false
+      return
+    }
+    if (shown.status !== s.status || shown.group !== s.group || !flavors.includes(shown.flavor)) {
+      ctx.fail({ op, message: `after a lost ${op} the server is ${shown.status} ${shown.flavor} in group ${shown.group ?? 'none'}; expected ${s.status} ${flavors.join(' or ')} in ${s.group ?? 'none'}`, serverId: s.id })
+      s.unknown = 'inconsistent after lost answer'
+      return
+    }
+    s.flavor = shown.flavor
+    remember(s, `${op} (answer lost; observed ${shown.flavor})`)
+    return
+  }
+  s.unknown = `${why}; still busy after 30 s`
+  ctx.unresolved++
 }
 
 /**
@@ -987,7 +1123,7 @@ async function addContendedPool(ctx: LoadContext, rng: Rng): Promise<string[]> {
   if ((await waitJob(ctx, rng, job_id)) !== 'SUCCESS') throw new Error(`contended pool job ${job_id} failed`)
   const stop = await sendRetrying(ctx.options.replicas, rng, 'POST', v1('/cloudservers/action'), { 'os-stop': { servers: serverIds.slice(0, Math.ceil(n / 2)).map((id) => ({ id })) } })
   if (stop.status !== 200 || (await waitJob(ctx, rng, (stop.body as { job_id: string }).job_id)) !== 'SUCCESS') throw new Error('could not stop half of the contended pool')
-  for (const id of serverIds) ctx.servers.set(id, { id, owner: -2, exists: true, status: 'ACTIVE', group: null, flavor: 's6.large.2', unknown: CONTENDED, history: ['pool'] })
+  for (const id of serverIds) ctx.servers.set(id, { id, owner: -2, exists: true, status: 'ACTIVE', group: null, flavor: 's6.large.2', mayBeMoving: false, unknown: CONTENDED, history: ['pool'] })
   return serverIds
 }
 
@@ -1055,17 +1191,29 @@ async function runContendedClient(ctx: LoadContext, index: number, pool: string[
       } else if (roll < 0.6) {
         op = 'remove_member'
         request = [v1(`/cloudservers/os-server-groups/${group}/action`), { remove_member: { instance_uuid: id } }]
-      } else if (roll < 0.75) {
+      } else if (roll < 0.68) {
         op = 'stop'
         request = [v1('/cloudservers/action'), { 'os-stop': { servers: [{ id }] } }]
-      } else if (roll < 0.9) {
+      } else if (roll < 0.78) {
         op = 'start'
         request = [v1('/cloudservers/action'), { 'os-start': { servers: [{ id }] } }]
+      } else if (roll < 0.83) {
+        op = 'resize'
+        request = [v1(`/cloudservers/${id}/resize`), { resize: { flavorRef: rng.pick(RESIZE_FLAVORS), mode: 'withStopServer' } }]
+      } else if (roll < 0.88) {
+        op = 'redeploy'
+        request = [v1(`/cloudservers/${id}/actions/redeploy`), undefined]
+      } else if (roll < 0.93) {
+        op = 'migrate'
+        request = [`/admin/servers/${id}/migrate`, { migrate: { live: rng.chance(0.5) } }]
       } else {
         op = 'delete'
         request = [v1('/cloudservers/delete'), { servers: [{ id }] }]
       }
-      const verdict = await mutate(ctx, rng, op, 'POST', request[0], request[1], {}, { okAllowed: true, codes: CONTENDED_CODES }, op === 'add_member' || op === 'remove_member', op === 'create' ? undefined : id)
+      const verdict = await mutate(
+        ctx, rng, op, 'POST', request[0], request[1], {}, { okAllowed: true, codes: CONTENDED_CODES }, op === 'add_member' || op === 'remove_member',
+        op === 'create' ? undefined : id, op === 'migrate' ? OPERATOR : DEMO,
+      )
       if (verdict.kind === 'unknown') {
         ctx.unresolved++
         if (op === 'create') ctx.unresolvedCreates++
@@ -1076,7 +1224,7 @@ async function runContendedClient(ctx: LoadContext, index: number, pool: string[
       if (op === 'create' && body?.serverIds) {
         for (const created of body.serverIds) {
           pool.push(created)
-          ctx.servers.set(created, { id: created, owner: -2, exists: true, status: 'ACTIVE', group: null, flavor: 's6.large.2', unknown: CONTENDED, history: ['pool create'] })
+          ctx.servers.set(created, { id: created, owner: -2, exists: true, status: 'ACTIVE', group: null, flavor: 's6.large.2', mayBeMoving: false, unknown: CONTENDED, history: ['pool create'] })
         }
       }
       // Sometimes wait for the job, sometimes fire the next request while it runs.
@@ -1177,9 +1325,11 @@ export function openDatabase(target: DatabaseTarget): Database {
 export async function checkCapacity(database: Database): Promise<string[]> {
   const problems: string[] = []
   const hosts = await database.db.selectFrom('hosts').select(['id', 'name', 'vcpus', 'ram_mb', 'cpu_allocation_ratio', 'ram_allocation_ratio', 'free_vcpus', 'free_ram_mb']).execute()
-  const servers = await database.db.selectFrom('servers').select(['host_id', 'vcpus', 'ram_mb']).execute()
+  // Binned servers hold no host; a move in flight still holds part of its server on the source.
+  const servers = await database.db.selectFrom('servers').select(['host_id', 'vcpus', 'ram_mb']).where('in_recycle_bin', '=', 0).execute()
+  const moves = await database.db.selectFrom('moves').select(['source_host_id as host_id', 'held_vcpus as vcpus', 'held_ram_mb as ram_mb']).execute()
   const used = new Map<string, { v: number; r: number }>()
-  for (const s of servers) {
+  for (const s of [...servers, ...moves]) {
     const u = used.get(s.host_id) ?? { v: 0, r: 0 }
     u.v += s.vcpus
     u.r += s.ram_mb
@@ -1265,6 +1415,7 @@ export async function verify(run: LoadRun, options: { replicas: ReplicaSource; d
             return
           }
           if (view.status !== s.status) mismatches.push(`server ${s.id} is ${view.status}, expected ${s.status} ${history}`)
+          if (view.flavor !== s.flavor) mismatches.push(`server ${s.id} has flavor ${view.flavor}, expected ${s.flavor} ${history}`)
           if (view.taskState !== null) mismatches.push(`server ${s.id} still has task ${view.taskState} ${history}`)
           if (view.group !== s.group) mismatches.push(`server ${s.id} shows group ${view.group ?? 'none'}, expected ${s.group ?? 'none'} ${history}`)
         }),

@@ -33,9 +33,11 @@ export const recycleBinRoutes: FastifyPluginAsyncTypebox<{ services: Services }>
 
   app.get('/recycle-bin/cloudservers', { schema: { params: ProjectParams, querystring: ListRecycleBinServersQuery } }, async (req) => {
     const q = req.query
+    const limit = q.limit ?? 25
     const servers = await recycleBin.list(projectOf(req), {
-      limit: q.limit ?? 1000,
-      offset: q.offset ?? 0,
+      limit,
+      // A 1-based page number, as Huawei documents it (0 is the first page too), not a count.
+      offset: (Math.max(1, q.offset ?? 1) - 1) * limit,
       marker: q.marker,
       name: q.name,
       availabilityZone: q.availability_zone,
