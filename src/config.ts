@@ -27,6 +27,12 @@ export interface Config {
   /** How long the simulated host driver takes for boot/stop/start/delete. */
   driverLatencyMs: number
   /**
+   * Where the simulated hosts keep disks: `shared` — a stopped server moves (add_member's
+   * re-placement, a migration, a resize) without a driver step, as on Huawei's EVS; `local` —
+   * every move is a driver step that takes `driverLatencyMs`.
+   */
+  simulatedDisks: 'shared' | 'local'
+  /**
    * How long a replica owns a job it runs; a job whose owner stopped renewing (crashed) is taken
    * over by any replica after this long.
    */
@@ -93,6 +99,10 @@ export function loadConfig(flags: ConfigFlags = {}, rawEnv: NodeJS.ProcessEnv = 
   if (score !== 'spread' && score !== 'pack') {
     throw new ConfigError(`ECSD_PLACEMENT_SCORE must be "spread" or "pack", got "${score}"`)
   }
+  const disks = env.ECSD_SIMULATED_DISKS ?? 'shared'
+  if (disks !== 'shared' && disks !== 'local') {
+    throw new ConfigError(`ECSD_SIMULATED_DISKS must be "shared" or "local", got "${disks}"`)
+  }
   const demoEnv = env.ECSD_DEMO
   if (demoEnv !== undefined && demoEnv !== 'true' && demoEnv !== 'false') {
     throw new ConfigError(`ECSD_DEMO must be "true" or "false", got "${demoEnv}"`)
@@ -105,6 +115,7 @@ export function loadConfig(flags: ConfigFlags = {}, rawEnv: NodeJS.ProcessEnv = 
     databasePoolSize: int('ECSD_DATABASE_POOL_SIZE', undefined, 10, 1, 1000),
     demo: flags.demo ?? demoEnv !== 'false',
     driverLatencyMs: int('ECSD_DRIVER_LATENCY_MS', flags.driverLatencyMs, 200, 0, 600_000),
+    simulatedDisks: disks,
     jobLeaseMs: int('ECSD_JOB_LEASE_MS', undefined, 10_000, 100, 3_600_000),
     jobSweepMs: int('ECSD_JOB_SWEEP_MS', undefined, 1_000, 10, 600_000),
     logLevel: flags.logLevel ?? env.ECSD_LOG_LEVEL ?? 'info',

@@ -36,6 +36,12 @@ export interface DriverCommand {
  */
 export interface HostDriver {
   perform(command: DriverCommand): Promise<void>
+  /**
+   * The hosts keep servers' disks on shared storage (as Huawei's EVS volumes are), so a stopped
+   * server moves by a change of records alone: such a move ends in the transaction that decides
+   * it, without a driver step. Absent or false: every move is a driver step.
+   */
+  readonly movesStoppedServersInstantly?: boolean
 }
 
 /**
@@ -50,13 +56,22 @@ export class ServerLostOnTarget extends Error {
 export interface SimulatedDriverOptions {
   /** How long every operation takes. */
   latencyMs: number
+  /**
+   * Where the simulated servers' disks live: `shared` (the default) — moving a stopped server
+   * needs no driver step; `local` — every move is a driver step that takes `latencyMs`.
+   */
+  disks?: 'shared' | 'local'
   /** Makes chosen commands fail, for tests of the failure paths; return a reason to fail. */
   fault?: (command: DriverCommand) => string | Error | undefined
 }
 
 /** A driver with no hypervisor behind it: each operation takes `latencyMs` and succeeds unless a fault is injected. */
 export class SimulatedDriver implements HostDriver {
-  constructor(private readonly options: SimulatedDriverOptions) {}
+  readonly movesStoppedServersInstantly: boolean
+
+  constructor(private readonly options: SimulatedDriverOptions) {
+    this.movesStoppedServersInstantly = (options.disks ?? 'shared') === 'shared'
+  }
 
   async perform(command: DriverCommand): Promise<void> {
     // Unref'd: an operation in flight must not keep a stopping process alive (its job's lease is

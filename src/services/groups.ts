@@ -9,9 +9,9 @@ import { requiresDistinctHosts, type GroupPolicy } from '../domain/group.ts'
 import type { PlacementEngine } from '../placement/engine.ts'
 import { lockForUpdate, type Database, type Dialect } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
-import { recordJob, type JobRunner } from './jobs.ts'
+import type { JobRunner } from './jobs.ts'
 import { hostsHeldByGroup, insertMemberships, memberCount } from './membership.ts'
-import { beginMove } from './moves.ts'
+import { startMoves } from './moves.ts'
 import { nowIso } from './time.ts'
 
 /** A group as the API shows it. */
@@ -171,14 +171,19 @@ export class GroupService {
         subject: `ECS ${serverId} (${server.vcpus} vCPU, ${server.ram_mb} MiB) in ${server.az} away from the ${taken.size} hosts of group ${groupId}`,
       })
       // The re-placement is a cold move with a job of its own (the add_member answer stays an
-      // empty 200, as the API defines it); a start sent meanwhile waits for it.
-      const { subJobIds } = await recordJob(tx, this.deps.jobs, { projectId, operation: 'migrate', work: [serverId] })
-      await beginMove(db, {
-        server, jobId: subJobIds.get(serverId)!, reason: 'add_member', kind: 'cold', targetHostId: target.id,
-        flavor: { id: server.flavor_id, vcpus: server.vcpus, ramMb: server.ram_mb }, currentGroup: null,
-        joinGroup: { id: groupId, distinct }, statusDuring: 'SHUTOFF', taskState: 'migrating', finalStatus: 'SHUTOFF',
-        // The source is another member's host: a failed move cannot go back there.
-        onFailure: 'error',
+      // empty 200, as the API defines it); a start sent while it runs waits for it.
+      await startMoves(tx, this.deps.jobs, {
+        projectId,
+        operation: 'migrate',
+        moves: [{
+          plan: {
+            server, reason: 'add_member', kind: 'cold', flavor: { id: server.flavor_id, vcpus: server.vcpus, ramMb: server.ram_mb },
+            currentGroup: null, joinGroup: { id: groupId, distinct }, statusDuring: 'SHUTOFF', taskState: 'migrating', finalStatus: 'SHUTOFF',
+            // The source is another member's host: a failed move cannot go back there.
+            onFailure: 'error',
+          },
+          target: async () => target.id,
+        }],
       })
       const from = server.host_id
       onCommit(() => this.deps.logger.info({ serverId, groupId, from, to: target.id }, 'server re-placed for anti-affinity (cold move)'))

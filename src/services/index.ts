@@ -50,7 +50,7 @@ export function createServices(
     subsetSize: config.placement.subsetSize,
     logger: subsystem(logger, 'placement'),
   })
-  const jobs = new JobRunner(database, driver ?? new SimulatedDriver({ latencyMs: config.driverLatencyMs }), subsystem(logger, 'jobs'), {
+  const jobs = new JobRunner(database, driver ?? new SimulatedDriver({ latencyMs: config.driverLatencyMs, disks: config.simulatedDisks }), subsystem(logger, 'jobs'), {
     leaseMs: config.jobLeaseMs,
     sweepMs: config.jobSweepMs,
   })

@@ -91,6 +91,11 @@ export class JobRunner {
     private readonly options: JobRunnerOptions,
   ) {}
 
+  /** The driver's hosts move stopped servers without a driver step (shared disks). */
+  get movesStoppedServersInstantly(): boolean {
+    return this.driver.movesStoppedServersInstantly === true
+  }
+
   /** The lease a new sub-job gets when this runner's process accepted the request. */
   newLease(): Pick<JobTable, 'lease_owner' | 'lease_expires_at'> {
     return { lease_owner: this.owner, lease_expires_at: this.expiry() }

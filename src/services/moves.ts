@@ -2,10 +2,12 @@ import type { Kysely } from 'kysely'
 import { serverNotFound } from '../domain/errors.ts'
 import type { MoveFailure, MoveKind, MovePrior, MoveReason } from '../domain/move.ts'
 import { POWER_STATE, type ServerStatus, type TaskState } from '../domain/server.ts'
-import { lockForUpdate, TransientConflictError, type Dialect } from '../store/database.ts'
+import type { ServerOperation } from '../domain/job.ts'
+import { lockForUpdate, TransientConflictError, type Dialect, type Tx } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
 import type { MoveTable } from '../store/tables/moves.ts'
 import { adjustUsage, claim, release } from './allocations.ts'
+import { recordJob, type JobRunner } from './jobs.ts'
 import { insertMemberships } from './membership.ts'
 import { nowIso } from './time.ts'
 
@@ -111,7 +113,7 @@ function amounts(server: MovingServer, targetHostId: string, flavor: MovePlan['f
  * changes, the project's usage counters must already be locked by the caller (project before
  * group, as a create takes them).
  */
-export async function beginMove(db: Kysely<Schema>, plan: MovePlan): Promise<void> {
+export async function beginMove(db: Kysely<Schema>, plan: MovePlan): Promise<MoveTable> {
   const { server, flavor } = plan
   const source = server.host_id
   const target = plan.targetHostId
@@ -149,15 +151,45 @@ export async function beginMove(db: Kysely<Schema>, plan: MovePlan): Promise<voi
     hostId: source, flavorId: server.flavor_id, vcpus: server.vcpus, ramMb: server.ram_mb, status: server.status,
     powerState: server.power_state, inRecycleBin: server.in_recycle_bin === 1, groupId: plan.currentGroup?.id ?? null,
   }
-  await db
-    .insertInto('moves')
-    .values({
-      id: crypto.randomUUID(), server_id: server.id, job_id: plan.jobId, reason: plan.reason, kind: plan.kind,
-      group_id: plan.currentGroup?.id ?? plan.joinGroup?.id ?? null, source_host_id: source, target_host_id: target,
-      held_vcpus: held.vcpus, held_ram_mb: held.ramMb, claimed_vcpus: claimed.vcpus, claimed_ram_mb: claimed.ramMb,
-      prior: JSON.stringify(prior), final_status: plan.finalStatus, on_failure: plan.onFailure, created_at: now,
-    })
-    .execute()
+  const move: MoveTable = {
+    id: crypto.randomUUID(), server_id: server.id, job_id: plan.jobId, reason: plan.reason, kind: plan.kind,
+    group_id: plan.currentGroup?.id ?? plan.joinGroup?.id ?? null, source_host_id: source, target_host_id: target,
+    held_vcpus: held.vcpus, held_ram_mb: held.ramMb, claimed_vcpus: claimed.vcpus, claimed_ram_mb: claimed.ramMb,
+    prior: JSON.stringify(prior), final_status: plan.finalStatus, on_failure: plan.onFailure, created_at: now,
+  }
+  await db.insertInto('moves').values(move).execute()
+  return move
+}
+
+/** A move to start: its plan but the job and the target, and how to choose the target. */
+export interface MoveRequest {
+  plan: Omit<MovePlan, 'jobId' | 'targetHostId'>
+  /** Chooses the target; called in order, so each sees the claims of the moves before it. */
+  target(): Promise<string>
+}
+
+/**
+ * Records the job of one or more moves and begins each, in order. A cold move of a stopped
+ * server that stays stopped, on hosts whose disks are shared (the driver says so), has nothing
+ * for the driver to do: it ends here, in the deciding transaction, and its sub-job is recorded
+ * as done — still through `beginMove`/`finishMove`, so the same claims, holds and checks apply.
+ */
+export async function startMoves(
+  tx: Tx, runner: JobRunner, r: { projectId: string; operation: ServerOperation; parentType?: string | undefined; moves: MoveRequest[] },
+): Promise<{ jobId: string; serverIds: string[] }> {
+  const instant = (p: MoveRequest['plan']) =>
+    runner.movesStoppedServersInstantly && p.kind === 'cold' && p.finalStatus === 'SHUTOFF' && (p.server.status === 'SHUTOFF' || p.server.in_recycle_bin === 1)
+  const serverIds = r.moves.map((m) => m.plan.server.id)
+  const { jobId, subJobIds } = await recordJob(tx, runner, {
+    projectId: r.projectId, operation: r.operation, ...(r.parentType === undefined ? {} : { parentType: r.parentType }),
+    work: r.moves.filter((m) => !instant(m.plan)).map((m) => m.plan.server.id),
+    alreadyDone: r.moves.filter((m) => instant(m.plan)).map((m) => m.plan.server.id),
+  })
+  for (const m of r.moves) {
+    const move = await beginMove(tx.db, { ...m.plan, jobId: subJobIds.get(m.plan.server.id)!, targetHostId: await m.target() })
+    if (instant(m.plan)) await finishMove(tx.db, move, { ok: true })
+  }
+  return { jobId, serverIds }
 }
 
 /** The power state a server has in a settled status. */

@@ -8,7 +8,7 @@ import type { Schema } from '../store/schema.ts'
 import { lockProject } from './groups.ts'
 import { recordJob, TASK_STATE_OF, type JobRunner } from './jobs.ts'
 import { hostsHeldByGroup, memberCount } from './membership.ts'
-import { beginMove } from './moves.ts'
+import { startMoves } from './moves.ts'
 import { nameContains, selectRecords, toRecord, type AcceptedJob, type ServerRecord } from './servers.ts'
 import { nowIso } from './time.ts'
 
@@ -128,13 +128,17 @@ export class RecycleBinService {
             dedicatedTo: old.dedicated_to ?? undefined,
             subject: `ECS ${server.id} (revert from the recycle bin: ${server.vcpus} vCPU, ${server.ram_mb} MiB) in ${server.az}${joinGroup ? ` away from the ${held.size} hosts held by group ${joinGroup.id}` : ''}`,
           })).id
-      const { jobId, subJobIds } = await recordJob(tx, this.deps.jobs, { projectId, operation: 'revert', work: [server.id] })
-      await beginMove(db, {
-        server, jobId: subJobIds.get(server.id)!, reason: 'revert', kind: 'cold', targetHostId,
-        flavor: { id: server.flavor_id, vcpus: server.vcpus, ramMb: server.ram_mb }, currentGroup: null, joinGroup,
-        statusDuring: 'SHUTOFF', taskState: TASK_STATE_OF.revert[0], finalStatus: 'SHUTOFF', onFailure: 'rollback',
+      return startMoves(tx, this.deps.jobs, {
+        projectId,
+        operation: 'revert',
+        moves: [{
+          plan: {
+            server, reason: 'revert', kind: 'cold', flavor: { id: server.flavor_id, vcpus: server.vcpus, ramMb: server.ram_mb },
+            currentGroup: null, joinGroup, statusDuring: 'SHUTOFF', taskState: TASK_STATE_OF.revert[0], finalStatus: 'SHUTOFF', onFailure: 'rollback',
+          },
+          target: async () => targetHostId,
+        }],
       })
-      return { jobId, serverIds: [server.id] }
     })
   }
 

@@ -13,9 +13,9 @@ import type { HostCandidate } from '../placement/types.ts'
 import type { Database, Tx } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
 import { lockProject } from './groups.ts'
-import { recordJob, type JobRunner } from './jobs.ts'
+import type { JobRunner } from './jobs.ts'
 import { hostsHeldByGroup } from './membership.ts'
-import { beginMove, lockServersForMove, type LockedServer } from './moves.ts'
+import { lockServersForMove, startMoves, type LockedServer } from './moves.ts'
 import { assertDedicatedHost, checkQuota, DryRunPassed, type AcceptedJob } from './servers.ts'
 
 /** At most this many servers in one batch resize (the API's limit). */
@@ -229,19 +229,16 @@ export class ServerMoveService {
    * claims and group holds of the earlier ones.
    */
   private async start(tx: Tx, projectId: string, operation: ServerOperation, intents: MoveIntent[], parentType?: string): Promise<AcceptedJob> {
-    const { db } = tx
-    const serverIds = intents.map((i) => i.locked.server.id)
-    const { jobId, subJobIds } = await recordJob(tx, this.deps.jobs, { projectId, operation, work: serverIds, ...(parentType ? { parentType } : {}) })
-    for (const intent of intents) {
-      const { server, group } = intent.locked
-      const targetHostId = await this.target(db, intent)
-      await beginMove(db, {
-        server, jobId: subJobIds.get(server.id)!, reason: intent.reason, kind: intent.kind, targetHostId, flavor: intent.flavor,
-        currentGroup: group, statusDuring: intent.statusDuring, taskState: intent.taskState, finalStatus: intent.finalStatus,
-        onFailure: 'rollback',
-      })
-    }
-    return { jobId, serverIds }
+    return startMoves(tx, this.deps.jobs, {
+      projectId, operation, parentType,
+      moves: intents.map((intent) => ({
+        plan: {
+          server: intent.locked.server, reason: intent.reason, kind: intent.kind, flavor: intent.flavor, currentGroup: intent.locked.group,
+          statusDuring: intent.statusDuring, taskState: intent.taskState, finalStatus: intent.finalStatus, onFailure: 'rollback',
+        },
+        target: () => this.target(tx.db, intent),
+      })),
+    })
   }
 
   /** The host a move goes to: the current one when it can take the change, else placement's choice. */

@@ -61,9 +61,12 @@ export function randomSeed(): number {
 /**
  * Settings every stress replica runs with. Quotas are raised so that the fleet (hosts, anti-
  * affinity) is what refuses work — the capacity races are what the stress is about — and leases
- * are short so that jobs of a killed replica are taken over within a second or two.
+ * are short so that jobs of a killed replica are taken over within a second or two. Disks are
+ * local, so that every move — a stopped server's too — is in flight for a driver step, where
+ * races and kills can meet it.
  */
 export const STRESS_ENV: Readonly<Record<string, string>> = {
+  ECSD_SIMULATED_DISKS: 'local',
   ECSD_JOB_LEASE_MS: '1000',
   ECSD_JOB_SWEEP_MS: '100',
   ECSD_QUOTA_INSTANCES: '100000',
