@@ -8,8 +8,9 @@
  * Generates a fleet (`ecsd fleet generate`), adds the benchmark tenant and fixtures, then
  * measures, each phase after a warm-up: the baseline server (same fastify configuration, one
  * trivial unauthenticated route), showServer, listServerGroups, add_member/remove_member cycles
- * that move a server on every add, and create-into-group (placement) with its job completion
- * read from the database afterwards. Server and load generator (this process, autocannon) are
+ * that move a server on every add, create-into-group (placement) with its job completion
+ * read from the database afterwards, and moves: redeploys of group members across the fleet,
+ * and resizes that cannot stay on their host. Server and load generator (this process, autocannon) are
  * pinned to different cores with taskset. Prints a table and writes
  * bench/results/latest.json (latest-postgres.json on PostgreSQL).
  */
@@ -22,11 +23,11 @@ import { audit } from '../src/services/audit.ts'
 import { DEMO } from '../src/services/demo.ts'
 import { Database } from '../src/store/database.ts'
 import { startPostgres, type TestPostgres } from '../test/postgres.ts'
-import { BENCH, createBenchTenant, createCycleFixtures, createEmptyGroups, sampleServers } from './lib/fixtures.ts'
+import { BENCH, createBenchTenant, createCycleFixtures, createEmptyGroups, createMoveFixtures, sampleServers } from './lib/fixtures.ts'
 import type { LoadResult } from './lib/load.ts'
 import { generateFleetCli, pin, ROOT, startBaseline, startEcsd, BENCH_SERVER_ENV } from './lib/processes.ts'
 import { candidatePlan, fixed, fleetSize, int, machine, table, writeJson } from './lib/report.ts'
-import { addRemoveCycles, baseline, createIntoGroup, jobFigures, listServerGroups, showServer, type PhaseOptions } from './lib/scenarios.ts'
+import { addRemoveCycles, baseline, createIntoGroup, jobFigures, listServerGroups, redeploys, resizesThatMove, showServer, type PhaseOptions } from './lib/scenarios.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -79,6 +80,7 @@ try {
   await createBenchTenant(database, dataDir)
   const cycles = await createCycleFixtures(database, phase.connections)
   const createGroups = await createEmptyGroups(database, 4000)
+  const moveFixtures = await createMoveFixtures(database, 2048)
   const showIds = await sampleServers(database.db, DEMO.projectId, 1000)
   if (dialect === 'postgres') await sql`analyze`.execute(database.db)
   const size = await fleetSize(database.db)
@@ -115,6 +117,12 @@ try {
     const created = await createIntoGroup(server, BENCH, createGroups, 'az1', phase)
     results.push({ name: 'create into group', load: created.load })
     jobs = await jobFigures(database.db, BENCH.projectId, created.since)
+  }
+  if (wanted('moves')) {
+    log('moves: redeploy')
+    results.push({ name: 'moves: redeploy', load: await redeploys(server, BENCH, moveFixtures.redeploy, phase) })
+    log(`moves: resize that must move (${moveFixtures.resize.length} fixtures)`)
+    results.push({ name: 'moves: resize that must move', load: await resizesThatMove(server, BENCH, moveFixtures.resize, phase) })
   }
   const peakRssMb = server.peakRssMb()
   await server.stop()

@@ -108,3 +108,101 @@ function server(id: string, hostId: string, az: string, now: string): Schema['se
 function group(id: string, name: string, now: string): Schema['server_groups'] {
   return { id, project_id: BENCH.projectId, name, policy: 'anti-affinity', created_at: now }
 }
+
+/** Servers the moves scenarios move: each redeploy or resize of one of them is a move. */
+export interface MoveFixtures {
+  /** Stopped members of anti-affinity groups, on the fleet's hosts: every redeploy moves one. */
+  redeploy: string[]
+  /**
+   * Stopped group members, each alone with a filler on a host left with no free capacity: a
+   * resize to `s6.medium.2` (1 GiB more) cannot stay, so each one moves.
+   */
+  resize: string[]
+}
+
+/** Members per fixture group of the moves scenarios. */
+const MOVE_GROUP_SIZE = 8
+
+/**
+ * Fixtures of the moves scenarios on the generated fleet, in the benchmark tenant. The fleet's
+ * hosts that are up and enabled are split in two: the first half carries up to
+ * `redeployServers` small stopped servers dealt round-robin where there is room (groups of eight
+ * consecutive ones, so each group's members sit on distinct hosts); on each host of the second half, one small stopped server and
+ * a filler that takes the rest of the host — those are the resize sources, and the first half
+ * is where they can go.
+ */
+export async function createMoveFixtures(database: Database, redeployServers: number): Promise<MoveFixtures> {
+  const now = new Date().toISOString()
+  const hosts = await database.db
+    .selectFrom('hosts')
+    .select(['id', 'az', 'free_vcpus', 'free_ram_mb'])
+    .where('state', '=', 'up')
+    .where('enabled', '=', 1)
+    .where('dedicated_to', 'is', null)
+    .where('id', 'not like', 'bench-%')
+    .orderBy('id')
+    .execute()
+  const half = Math.floor(hosts.length / 2)
+  const targets = hosts.slice(0, half)
+  const sources = hosts.slice(half).filter((h) => h.free_vcpus > FLAVOR.vcpus && h.free_ram_mb > FLAVOR.ram_mb)
+  const rows: Array<Schema['servers']> = []
+  const taken = new Map<string, { vcpus: number; ramMb: number }>()
+  const take = (hostId: string, vcpus: number, ramMb: number) => {
+    const t = taken.get(hostId) ?? { vcpus: 0, ramMb: 0 }
+    taken.set(hostId, { vcpus: t.vcpus + vcpus, ramMb: t.ramMb + ramMb })
+  }
+  const redeploy: string[] = []
+  // Round-robin over the target hosts that still have room (each keeps at least a quarter of
+  // its free capacity, so that the moves have somewhere to go).
+  const room = new Map(targets.map((h) => [h.id, { vcpus: Math.floor(h.free_vcpus * 0.75), ramMb: Math.floor(h.free_ram_mb * 0.75) }]))
+  for (let i = 0, k = 0; i < redeployServers && k < redeployServers * targets.length; k++) {
+    const host = targets[k % targets.length]!
+    const r = room.get(host.id)!
+    if (r.vcpus < FLAVOR.vcpus || r.ramMb < FLAVOR.ram_mb) continue
+    room.set(host.id, { vcpus: r.vcpus - FLAVOR.vcpus, ramMb: r.ramMb - FLAVOR.ram_mb })
+    const id = crypto.randomUUID()
+    rows.push(server(id, host.id, host.az, now))
+    take(host.id, FLAVOR.vcpus, FLAVOR.ram_mb)
+    redeploy.push(id)
+    i++
+  }
+  const resize: string[] = []
+  for (const host of sources) {
+    const id = crypto.randomUUID()
+    rows.push(server(id, host.id, host.az, now))
+    const filler = { ...server(crypto.randomUUID(), host.id, host.az, now), name: 'filler', vcpus: host.free_vcpus - FLAVOR.vcpus, ram_mb: host.free_ram_mb - FLAVOR.ram_mb }
+    rows.push(filler)
+    take(host.id, host.free_vcpus, host.free_ram_mb)
+    resize.push(id)
+  }
+  const hostOf = new Map(rows.map((r) => [r.id, r.host_id]))
+  const members = (ids: string[], label: string) => {
+    const groups: Array<Schema['server_groups']> = []
+    const memberships: Parameters<typeof insertMemberships>[1][number][] = []
+    for (let i = 0; i < ids.length; i += MOVE_GROUP_SIZE) {
+      const g = crypto.randomUUID()
+      groups.push(group(g, `${label}-${i / MOVE_GROUP_SIZE}`, now))
+      for (const id of ids.slice(i, i + MOVE_GROUP_SIZE)) {
+        memberships.push({ groupId: g, serverId: id, hostId: hostOf.get(id)!, distinctHost: true, createdAt: now })
+      }
+    }
+    return { groups, memberships }
+  }
+  const a = members(redeploy, 'redeploy')
+  const b = members(resize, 'resize')
+  await database.transaction(async ({ db }) => {
+    for (let i = 0; i < rows.length; i += 500) await db.insertInto('servers').values(rows.slice(i, i + 500)).execute()
+    const groups = [...a.groups, ...b.groups]
+    for (let i = 0; i < groups.length; i += 500) await db.insertInto('server_groups').values(groups.slice(i, i + 500)).execute()
+    await insertMemberships(db, [...a.memberships, ...b.memberships])
+    for (const [hostId, t] of taken) {
+      await db.updateTable('hosts').set((eb) => ({ free_vcpus: eb('free_vcpus', '-', t.vcpus), free_ram_mb: eb('free_ram_mb', '-', t.ramMb) })).where('id', '=', hostId).execute()
+    }
+    await adjustUsage(db, BENCH.projectId, {
+      servers: rows.length,
+      cores: rows.reduce((n, r) => n + r.vcpus, 0),
+      ramMb: rows.reduce((n, r) => n + r.ram_mb, 0),
+    })
+  })
+  return { redeploy, resize }
+}

@@ -63,6 +63,30 @@ export function addRemoveCycles(server: ServerProcess, credential: Credential, f
   })
 }
 
+/**
+ * Redeploys (`POST …/cloudservers/{id}/actions/redeploy`), rotating over `serverIds`: each one
+ * moves a stopped group member to another host of the fleet that its group does not hold. On
+ * the default shared disks the whole move — placement, claim, release, membership, job — is done
+ * in the request, so redeploys per second are moves per second.
+ */
+export function redeploys(server: ServerProcess, credential: Credential, serverIds: string[], p: PhaseOptions): Promise<LoadResult> {
+  const reqs = serverIds.map((id) => signed(server.url, credential, 'POST', `/v1/${credential.projectId}/cloudservers/${id}/actions/redeploy`))
+  let i = 0
+  return phase(server.url, p, () => reqs[i++ % reqs.length]!)
+}
+
+/**
+ * Resizes that must move: each request resizes the next of `serverIds` (each on a host with no
+ * room left) to `s6.medium.2`, once; so the phase is bounded by the fixtures (`amount`), without
+ * a warm-up. Moves per second as `redeploys`.
+ */
+export function resizesThatMove(server: ServerProcess, credential: Credential, serverIds: string[], p: PhaseOptions): Promise<LoadResult> {
+  const reqs = serverIds.map((id) => signed(server.url, credential, 'POST', `/v1/${credential.projectId}/cloudservers/${id}/resize`, { resize: { flavorRef: 's6.medium.2' } }))
+  let i = 0
+  const amount = Math.min(reqs.length, p.amount ?? reqs.length)
+  return runLoad({ url: server.url, connections: p.connections, seconds: p.seconds, amount, next: () => reqs[i++ % reqs.length]! })
+}
+
 /** The body of a create request of one small server into `group`. */
 export function createBody(group: string, az: string) {
   return {

@@ -11,10 +11,10 @@ import { test } from 'node:test'
 import { audit } from '../../src/services/audit.ts'
 import { DEMO } from '../../src/services/demo.ts'
 import { Database } from '../../src/store/database.ts'
-import { BENCH, createBenchTenant, createCycleFixtures, createEmptyGroups, sampleServers } from '../../bench/lib/fixtures.ts'
+import { BENCH, createBenchTenant, createCycleFixtures, createEmptyGroups, createMoveFixtures, sampleServers } from '../../bench/lib/fixtures.ts'
 import { plotScale } from '../../bench/lib/plot.ts'
 import { generateFleetCli, startBaseline, startEcsd } from '../../bench/lib/processes.ts'
-import { addRemoveCycles, baseline, createIntoGroup, jobFigures, listServerGroups, showServer } from '../../bench/lib/scenarios.ts'
+import { addRemoveCycles, baseline, createIntoGroup, jobFigures, listServerGroups, redeploys, resizesThatMove, showServer } from '../../bench/lib/scenarios.ts'
 import { tempDir } from '../helper.ts'
 
 test('bench harness smoke run: fleet, fixtures, servers, every scenario, jobs, audit, plot', async (t) => {
@@ -33,6 +33,10 @@ test('bench harness smoke run: fleet, fixtures, servers, every scenario, jobs, a
   const groups = await createEmptyGroups(database, 300)
   const showIds = await sampleServers(database.db, DEMO.projectId, 10)
   assert.equal(showIds.length, 10)
+  const moves = await createMoveFixtures(database, 16)
+  assert.equal(moves.redeploy.length, 16)
+  assert.ok(moves.resize.length > 0)
+  assert.deepEqual(await audit(database.db), [], 'the move fixtures keep every invariant')
 
   const phase = { seconds: 1, warmupSeconds: 0, connections: 2, amount: 200 }
   const base = await starting
@@ -59,6 +63,13 @@ test('bench harness smoke run: fleet, fixtures, servers, every scenario, jobs, a
   assert.ok(created.load.rps > 0 && created.load.non2xx === 0, JSON.stringify(created.load))
   const jobs = await jobFigures(database.db, BENCH.projectId, created.since, 20_000)
   assert.ok(jobs.jobs > 0 && jobs.succeeded === jobs.jobs, JSON.stringify(jobs))
+  const resizeHostsBefore = await database.db.selectFrom('servers').select(['id', 'host_id']).where('id', 'in', moves.resize).execute()
+  for (const load of [await redeploys(server, BENCH, moves.redeploy, { ...phase, amount: 40 }), await resizesThatMove(server, BENCH, moves.resize, phase)]) {
+    assert.ok(load.rps > 0, JSON.stringify(load))
+    assert.equal(load.non2xx + load.errors + load.timeouts, 0, JSON.stringify(load))
+  }
+  const resizeHostsAfter = new Map((await database.db.selectFrom('servers').select(['id', 'host_id']).where('id', 'in', moves.resize).execute()).map((r) => [r.id, r.host_id]))
+  for (const r of resizeHostsBefore) assert.notEqual(resizeHostsAfter.get(r.id), r.host_id, 'every resize had to move')
   assert.ok((server.peakRssMb() ?? 1) > 0)
   await server.stop()
   assert.deepEqual(await audit(database.db, { stuckAfterMs: 0 }), [])
