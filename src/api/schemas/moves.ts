@@ -108,8 +108,7 @@ export const UpdateRecycleBinPolicyBody = Type.Object(
 
 /**
  * `GET /v1/{project_id}/recycle-bin/cloudservers`. Filters ecsd has nothing to match against
- * (addresses, tags) are accepted and match nothing but a server without them would: `ip_address`
- * and `tags` are refused rather than silently ignored.
+ * (`ip_address`, `tags`, `tags_key`) are refused as unknown rather than silently ignored.
  */
 export const ListRecycleBinServersQuery = Type.Object(
   {
