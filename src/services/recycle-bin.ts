@@ -42,8 +42,9 @@ export interface RecycleBinServiceDeps {
  * The recycle bin. While a server sits in it, it holds no host capacity and no group slot —
  * other servers and members may take its place — but it still counts against the project's
  * quotas, as Huawei documents. A revert brings it back through the move primitive: onto its old
- * host when that host still has room and its group does not hold it, otherwise onto another
- * host that passes every filter; it rejoins its group if the group still exists.
+ * host when that host still has room, its group does not hold it and it is not dedicated to
+ * another project, otherwise onto another host that passes every filter; it rejoins its group
+ * if the group still exists.
  */
 export class RecycleBinService {
   constructor(private readonly deps: RecycleBinServiceDeps) {}
@@ -57,7 +58,10 @@ export class RecycleBinService {
     return { projectId: p.id, on: p.recycle_bin === 'on', recycleThresholdDay: p.recycle_threshold_day, retentionHour: p.recycle_retention_hour }
   }
 
-  /** Switches the bin on or off; off only when it is empty. */
+  /**
+   * Switches the bin on or off; off only when it is empty — a server on its way out of it (a
+   * revert in flight, which goes back into the bin if it fails) counts as in it.
+   */
   async setSwitch(projectId: string, on: boolean): Promise<void> {
     await this.deps.database.transaction(async ({ db, dialect }) => {
       await lockProject(db, dialect, projectId)
@@ -66,7 +70,10 @@ export class RecycleBinService {
           .selectFrom('servers')
           .select((eb) => eb.fn.countAll<number | string>().as('n'))
           .where('project_id', '=', projectId)
-          .where('in_recycle_bin', '=', 1)
+          .where((eb) => eb.or([
+            eb('in_recycle_bin', '=', 1),
+            eb('id', 'in', eb.selectFrom('moves').select('server_id').where('reason', '=', 'revert')),
+          ]))
           .executeTakeFirstOrThrow()
         if (Number(n) > 0) throw recycleBinNotEmpty(Number(n))
       }
@@ -117,7 +124,9 @@ export class RecycleBinService {
         held = await hostsHeldByGroup(db, group.id)
       }
       const old = await db.selectFrom('hosts').select(['id', 'state', 'enabled', 'free_vcpus', 'free_ram_mb', 'dedicated_to']).where('id', '=', server.host_id).executeTakeFirstOrThrow()
-      const fitsOld = old.state === 'up' && old.enabled === 1 && old.free_vcpus >= server.vcpus && old.free_ram_mb >= server.ram_mb && !held.has(old.id)
+      // The bin holds nothing on the old host, so it may have been dedicated to another project meanwhile.
+      const oldStillOurs = old.dedicated_to === null || old.dedicated_to === projectId
+      const fitsOld = oldStillOurs && old.state === 'up' && old.enabled === 1 && old.free_vcpus >= server.vcpus && old.free_ram_mb >= server.ram_mb && !held.has(old.id)
       const targetHostId = fitsOld
         ? old.id
         : (await this.deps.placement.place(db, {
@@ -125,7 +134,7 @@ export class RecycleBinService {
             ramMb: server.ram_mb,
             az: server.az,
             groupHostIds: held,
-            dedicatedTo: old.dedicated_to ?? undefined,
+            dedicatedTo: old.dedicated_to === projectId ? projectId : undefined,
             subject: `ECS ${server.id} (revert from the recycle bin: ${server.vcpus} vCPU, ${server.ram_mb} MiB) in ${server.az}${joinGroup ? ` away from the ${held.size} hosts held by group ${joinGroup.id}` : ''}`,
           })).id
       return startMoves(tx, this.deps.jobs, {

@@ -13,11 +13,13 @@ import { DIALECTS, buildTestApp, call, createBody, createGroup, createServers, s
  */
 const RUNS = Number(process.env.ECSD_FUZZ_RUNS ?? 400)
 
-type Method = 'GET' | 'POST' | 'DELETE'
+type Method = 'GET' | 'POST' | 'DELETE' | 'PUT'
 interface Route {
   method: Method
   path: (ids: Ids) => string
   body?: (ids: Ids) => unknown
+  /** The API version in the path; v1 unless said. */
+  version?: 'v1.1'
 }
 interface Ids {
   server: string
@@ -41,6 +43,20 @@ const ROUTES: Route[] = [
   { method: 'GET', path: (i) => `/jobs/${i.job}` },
   { method: 'GET', path: () => '/cloudservers/flavors' },
   { method: 'GET', path: () => '/cloudservers/limits' },
+  { method: 'POST', path: () => '/cloudservers/action', body: (i) => ({ reboot: { type: 'HARD', servers: [{ id: i.server }] } }) },
+  { method: 'POST', path: (i) => `/cloudservers/${i.server}/resize`, body: () => ({ resize: { flavorRef: 's6.xlarge.2' } }) },
+  { method: 'POST', path: (i) => `/cloudservers/${i.server}/resize`, body: () => ({ resize: { flavorRef: 's6.xlarge.2', mode: 'withStopServer' }, dry_run: false }), version: 'v1.1' },
+  { method: 'POST', path: () => '/cloudservers/batch-resize', body: (i) => ({ resize: { flavorRef: 's6.xlarge.2', servers: [{ id: i.server }] } }) },
+  { method: 'POST', path: (i) => `/cloudservers/${i.server}/migrate`, body: () => ({ migrate: null }) },
+  { method: 'POST', path: (i) => `/cloudservers/${i.server}/actions/redeploy` },
+  { method: 'GET', path: () => '/cloudservers/resize_flavors' },
+  { method: 'GET', path: (i) => `/cloudservers/flavors/${i.server}/resources` },
+  { method: 'GET', path: () => '/recycle-bin' },
+  { method: 'PUT', path: () => '/recycle-bin', body: () => ({ recycle_bin: { switch: 'on' } }) },
+  { method: 'PUT', path: () => '/recycle-bin/policy', body: () => ({ policy: { retention_hour: 24, recycle_threshold_day: 1 } }) },
+  { method: 'GET', path: () => '/recycle-bin/cloudservers' },
+  { method: 'POST', path: (i) => `/recycle-bin/cloudservers/${i.server}/actions/revert` },
+  { method: 'DELETE', path: (i) => `/recycle-bin/cloudservers/${i.server}` },
 ]
 
 const hostile = fc.oneof(
@@ -114,7 +130,7 @@ for (const dialect of DIALECTS) {
           group: fc.oneof(fc.constant(group), hostile),
           job: fc.oneof(fc.constant(job), hostile),
         }),
-        query: fc.option(fc.dictionary(fc.oneof(fc.constantFrom('limit', 'marker', 'offset', 'status', 'name', 'flavor', 'availability_zone'), fc.string({ maxLength: 10 })), fc.oneof(hostile, fc.integer().map(String)), { maxKeys: 3 })),
+        query: fc.option(fc.dictionary(fc.oneof(fc.constantFrom('limit', 'marker', 'offset', 'status', 'name', 'flavor', 'availability_zone', 'instance_uuid', 'source_flavor_id', 'source_flavor_name', 'sort_key', 'sort_dir'), fc.string({ maxLength: 10 })), fc.oneof(hostile, fc.integer().map(String)), { maxKeys: 3 })),
         body: fc.oneof(
           fc.constant({ kind: 'valid' as const }),
           fc.record({ kind: fc.constant('mutated' as const), pick: fc.nat(), replacement: fc.oneof(scalar, fc.jsonValue({ maxDepth: 3 })), key: fc.string({ maxLength: 12 }) }),
@@ -133,7 +149,8 @@ for (const dialect of DIALECTS) {
             : body.kind === 'mutated' ? mutate(valid ?? {}, body.pick, body.replacement, body.key)
             : body.kind === 'raw' ? body.text
             : body.value
-          const res = await call(app, { method: route.method, url: v1(path) + (qs ? `?${qs}` : ''), ...(payload === undefined || route.method === 'GET' ? {} : { body: payload }) })
+          const base = route.version === 'v1.1' ? v1(path).replace(/^\/v1\//, '/v1.1/') : v1(path)
+          const res = await call(app, { method: route.method, url: base + (qs ? `?${qs}` : ''), ...(payload === undefined || route.method === 'GET' ? {} : { body: payload }) })
           assert.ok(res.statusCode < 500, `${route.method} ${path}?${qs} → ${res.statusCode} ${res.body}`)
           assert.match(String(res.headers['x-request-id']), /^[0-9a-f]{32}$/)
           assert.ok(isDocumentedShape(res.statusCode, res.body), `undocumented answer ${res.statusCode} ${res.body.slice(0, 300)}`)

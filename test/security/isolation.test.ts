@@ -40,6 +40,15 @@ for (const dialect of DIALECTS) {
         ['delete', (id) => asB('POST', '/cloudservers/delete', { servers: [{ id }] }), runningA!],
         ['create into their group', (id) => asB('POST', '/cloudservers', createBody({ 'os:scheduler_hints': { group: id } })), groupA],
         ['page from their group', (id) => asB('GET', `/cloudservers/os-server-groups?limit=1&marker=${id}`), groupA],
+        ['reboot', (id) => asB('POST', '/cloudservers/action', { reboot: { type: 'SOFT', servers: [{ id }] } }), runningA!],
+        ['resize', (id) => asB('POST', `/cloudservers/${id}/resize`, { resize: { flavorRef: 's6.xlarge.2' } }), memberA!],
+        ['resize (v1.1)', (id) => call(app, { method: 'POST', url: `/v1.1/${b.projectId}/cloudservers/${id}/resize`, body: { resize: { flavorRef: 's6.xlarge.2', mode: 'withStopServer' } }, ...b }), runningA!],
+        ['batch resize', (id) => asB('POST', '/cloudservers/batch-resize', { resize: { flavorRef: 's6.xlarge.2', servers: [{ id }] } }), memberA!],
+        ['migrate', (id) => asB('POST', `/cloudservers/${id}/migrate`, { migrate: null }), memberA!],
+        ['redeploy', (id) => asB('POST', `/cloudservers/${id}/actions/redeploy`), runningA!],
+        ['resize flavors of their server', (id) => asB('GET', `/cloudservers/resize_flavors?instance_uuid=${id}`), runningA!],
+        ['revert their server from the bin', (id) => asB('POST', `/recycle-bin/cloudservers/${id}/actions/revert`), memberA!],
+        ['delete their server from the bin', (id) => asB('DELETE', `/recycle-bin/cloudservers/${id}`), memberA!],
       ]
       for (const [name, request, theirs] of pairs) {
         const random = name === 'show job' ? RANDOM_JOB : RANDOM
@@ -53,6 +62,8 @@ for (const dialect of DIALECTS) {
 
       const list = (await asB('GET', '/cloudservers/detail')).json() as { count: number }
       assert.equal(list.count, 0)
+      const binned = (await asB('GET', '/recycle-bin/cloudservers')).json() as { servers: unknown[] }
+      assert.deepEqual(binned.servers, [])
       const groups = (await asB('GET', '/cloudservers/os-server-groups')).json() as { server_groups: Array<{ id: string }> }
       assert.deepEqual(groups.server_groups.map((g) => g.id), [groupB])
       const limits = (await asB('GET', '/cloudservers/limits')).json() as { absolute: Record<string, number> }
