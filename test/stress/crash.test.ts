@@ -13,6 +13,7 @@ import { describe, test, type TestContext } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { sql } from 'kysely'
 import { audit } from '../../src/services/audit.ts'
+import { DEMO_FLAVORS } from '../../src/services/demo.ts'
 import { migrationsFor } from '../../src/store/migrations/index.ts'
 import { tempDir } from '../helper.ts'
 import { createTestDatabase } from '../postgres.ts'
@@ -57,18 +58,19 @@ describe('kill -9 under load, restart on the same database', () => {
       const fleet = await startFleet(t, c)
       const run = await runLoad({
         replicas: fleet, clients: 12, opsTotal: c.ops, seed: SEED, groups: 4, serversPerClient: 6, fill: 0.5,
-        contended: { clients: 3, servers: 8 }, kill: { times: c.kills, downMs: [0, 300] }, timeLimitMs: 30_000, log: (l) => t.diagnostic(l),
+        // No time limit short enough to cut the run on a slow machine: every planned kill must land.
+        contended: { clients: 3, servers: 8 }, kill: { times: c.kills, downMs: [0, 300] }, timeLimitMs: 600_000, log: (l) => t.diagnostic(l),
       })
       const v = await verify(run, { replicas: fleet, database: fleet.database })
       t.diagnostic(summaryLine(run.summary, v))
       const problems = describeProblems(run, v)
       assert.ok(problems === '', `${problems}\n${fleet.errorLines().slice(0, 20).join('\n')}`)
       assert.ok(clean(v))
-      // Every planned kill lands unless the time limit ends the run first (a restart takes
-      // seconds on a busy two-core machine); two at least, always.
-      if (!run.summary.stoppedEarly) assert.equal(run.summary.kills, c.kills, 'every planned kill happened during the load')
-      assert.ok(run.summary.kills >= 2, `only ${run.summary.kills} kills happened`)
-      assert.ok(run.summary.attempted >= c.ops / 3, `only ${run.summary.attempted} operations ran`)
+      // The load waits for the kills (by operation count), so every planned kill lands however
+      // slow the machine is.
+      assert.equal(run.summary.stoppedEarly, false)
+      assert.equal(run.summary.kills, c.kills, 'every planned kill happened during the load')
+      assert.equal(run.summary.attempted, c.ops)
     })
   }
 })
@@ -159,7 +161,7 @@ describe('kill -9 during start-up on a fresh database, again and again', () => {
         Number((await db.db.selectFrom(table).select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirstOrThrow()).n)
       assert.equal(await count('projects'), 1)
       assert.equal(await count('hosts'), 16)
-      assert.equal(await count('flavors'), 7)
+      assert.equal(await count('flavors'), DEMO_FLAVORS.length)
       const applied = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(db.db)
       assert.deepEqual(applied.rows.map((r) => r.name), Object.keys(migrationsFor(dialect)).sort())
       assert.equal((await createAndWait(fleet, SEED, 's6.small.1', 2, 'az1')).length, 2)

@@ -567,13 +567,15 @@ class LoadContext {
 
   /**
    * Takes the right to issue one more operation; false when the run is over. While kills are
-   * pending, the last tenth of the run only trickles out (four operations a second): a restart
-   * takes seconds, and a fast run would otherwise end before the last kill, or every client
-   * would wait and the remaining kills would hit an idle fleet.
+   * pending, the last tenth of the run only trickles out (four operations a second) and its very
+   * last operation waits: a restart takes seconds — many on a busy machine — and the run must
+   * not end before every planned kill has happened, however slow the machine (kills are
+   * triggered by operation counts, which the load waits for, never by time), nor leave the
+   * remaining kills an idle fleet.
    */
   async ticket(): Promise<boolean> {
-    while (this.killsPending > 0 && this.issued >= KILL_WINDOW_END * this.options.opsTotal && Date.now() <= this.deadline) {
-      if (Date.now() - this.lastTrickle >= 250) {
+    while (this.killsPending > 0 && this.issued >= KILL_WINDOW_END * this.options.opsTotal) {
+      if (this.issued < this.options.opsTotal - 1 && Date.now() - this.lastTrickle >= 250) {
         this.lastTrickle = Date.now()
         break
       }

@@ -59,14 +59,15 @@ describe('mixed operations from many clients against several replicas', () => {
       const run = await runLoad({
         // Sized for `npm test` running two files at once on two cores (about 20 ops/s then, 60–90 alone).
         replicas: fleet, clients: 12, opsTotal: 500, seed: SEED, groups: 4, serversPerClient: 6,
-        fill: 0.5, contended: { clients: 4, servers: 8 }, timeLimitMs: 25_000, log: (l) => t.diagnostic(l),
+        // No time limit short enough to cut the run on a slow machine.
+        fill: 0.5, contended: { clients: 4, servers: 8 }, timeLimitMs: 600_000, log: (l) => t.diagnostic(l),
       })
       const v = await verify(run, { replicas: fleet, database: fleet.database })
       t.diagnostic(summaryLine(run.summary, v))
       const problems = describeProblems(run, v)
       assert.ok(problems === '', `${problems}\n${fleet.errorLines().slice(0, 20).join('\n')}`)
       assert.ok(clean(v))
-      assert.ok(run.summary.attempted >= 200, `only ${run.summary.attempted} operations ran`)
+      assert.equal(run.summary.attempted, 500)
       assert.ok(run.summary.byOperation.add_member.acknowledged > 0, 'some add_member calls were acknowledged')
       assert.ok((run.summary.refusedByCode['Ecs.0319'] ?? 0) > 0, 'the fleet was driven to its limits (some Ecs.0319)')
       assert.deepEqual(fleet.errorLines(), [], 'no replica logged an error')
