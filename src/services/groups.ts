@@ -163,11 +163,14 @@ export class GroupService {
         await insertMemberships(db, [{ groupId, serverId, hostId: server.host_id, distinctHost: distinct, createdAt: nowIso() }])
         return
       }
+      // A server on a dedicated host stays on its project's dedicated hosts, as in every other move.
+      const { dedicated_to } = await db.selectFrom('hosts').select('dedicated_to').where('id', '=', server.host_id).executeTakeFirstOrThrow()
       const target = await this.deps.placement.place(db, {
         vcpus: server.vcpus,
         ramMb: server.ram_mb,
         az: server.az,
         groupHostIds: taken,
+        dedicatedTo: dedicated_to ?? undefined,
         subject: `ECS ${serverId} (${server.vcpus} vCPU, ${server.ram_mb} MiB) in ${server.az} away from the ${taken.size} hosts of group ${groupId}`,
       })
       // The re-placement is a cold move with a job of its own (the add_member answer stays an
@@ -227,9 +230,16 @@ export async function findGroup(db: Kysely<Schema>, projectId: string, groupId: 
 /**
  * Locks the project row on PostgreSQL, serialising the writes that check a per-project quota
  * (group count, instances) so two concurrent requests cannot both take the last unit.
+ *
+ * FOR NO KEY UPDATE, not FOR UPDATE: a transaction that already holds a group or a server and
+ * then inserts a job of the project takes FOR KEY SHARE on the project row through the foreign
+ * key. FOR UPDATE would make it wait for the holder of the project lock, which in turn waits for
+ * that group or server (project → group → server is the lock order): a deadlock. The two lock
+ * modes still exclude each other, so quota writers stay serialised.
  */
 export async function lockProject(db: Kysely<Schema>, dialect: Dialect, projectId: string): Promise<void> {
-  await lockForUpdate(db.selectFrom('projects').select('id').where('id', '=', projectId), dialect).executeTakeFirst()
+  const query = db.selectFrom('projects').select('id').where('id', '=', projectId)
+  await (dialect === 'postgres' ? query.forNoKeyUpdate() : query).executeTakeFirst()
 }
 
 async function membersOf(db: Kysely<Schema>, groupIds: string[]): Promise<Map<string, string[]>> {
