@@ -11,6 +11,7 @@ import { IdentityService } from '../../src/services/identity/index.ts'
 import { insertMemberships } from '../../src/services/membership.ts'
 import type { Database } from '../../src/store/database.ts'
 import type { Schema } from '../../src/store/schema.ts'
+import { NEW_HOST_COLUMNS } from '../../src/store/tables/hosts.ts'
 import { FRESH_SERVER_COLUMNS } from '../../src/store/tables/servers.ts'
 import type { Credential } from './load.ts'
 
@@ -61,7 +62,7 @@ export async function createCycleFixtures(database: Database, connections: numbe
       const gb = crypto.randomUUID()
       const host = (id: string, servers: number) => ({
         id, name: id, az, vcpus: HOST.vcpus, ram_mb: HOST.ram_mb, cpu_allocation_ratio: 1, ram_allocation_ratio: 1,
-        free_vcpus: HOST.vcpus - servers * FLAVOR.vcpus, free_ram_mb: HOST.ram_mb - servers * FLAVOR.ram_mb, state: 'up', enabled: 1, created_at: now, dedicated_to: null,
+        free_vcpus: HOST.vcpus - servers * FLAVOR.vcpus, free_ram_mb: HOST.ram_mb - servers * FLAVOR.ram_mb, state: 'up', enabled: 1, created_at: now, ...NEW_HOST_COLUMNS,
       })
       await db.insertInto('hosts').values([host(a, 2), host(b, 1)]).execute()
       await db.insertInto('servers').values([server(s, a, az, now), server(ma, a, az, now), server(mb, b, az, now)]).execute()
@@ -106,7 +107,7 @@ function server(id: string, hostId: string, az: string, now: string): Schema['se
 }
 
 function group(id: string, name: string, now: string): Schema['server_groups'] {
-  return { id, project_id: BENCH.projectId, name, policy: 'anti-affinity', created_at: now }
+  return { id, project_id: BENCH.projectId, name, policy: 'anti-affinity', created_at: now, spread_fault_domains: 0 }
 }
 
 /** Servers the moves scenarios move: each redeploy or resize of one of them is a move. */

@@ -15,6 +15,7 @@ import { loadMasterKey, SecretBox } from '../services/identity/secrets.ts'
 import { insertMemberships, type NewMembership } from '../services/membership.ts'
 import { Database } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
+import { NEW_HOST_COLUMNS } from '../store/tables/hosts.ts'
 import { FRESH_SERVER_COLUMNS } from '../store/tables/servers.ts'
 
 /** What to generate. */
@@ -178,7 +179,7 @@ export async function generateFleet(database: Database, options: FleetOptions, o
   const scale = Math.max(1, Math.ceil(serversPerHost / 16))
   const flavorTable = DEMO_FLAVORS.flatMap((f) => Array.from({ length: FLAVOR_WEIGHTS[f.id] }, () => f))
   // Columns of the widest row written (servers).
-  const columns = 24
+  const columns = 26
   // Multi-row inserts stay under both dialects' bound-parameter limits (SQLite 32766, PostgreSQL 65535).
   const rowsPerInsert = Math.floor(30_000 / columns)
   const hostsPerBatch = Math.max(1, Math.floor(options.batchServers / Math.max(1, serversPerHost)))
@@ -188,7 +189,7 @@ export async function generateFleet(database: Database, options: FleetOptions, o
     if (groupIds.length === 0) return
     await db
       .insertInto('server_groups')
-      .values(groupIds.map((id, g) => ({ id, project_id: DEMO.projectId, name: `fleet-group-${String(g + 1).padStart(4, '0')}`, policy: 'anti-affinity', created_at: nowIso })))
+      .values(groupIds.map((id, g) => ({ id, project_id: DEMO.projectId, name: `fleet-group-${String(g + 1).padStart(4, '0')}`, policy: 'anti-affinity', created_at: nowIso, spread_fault_domains: 0 })))
       .execute()
   })
 
@@ -247,7 +248,9 @@ export async function generateFleet(database: Database, options: FleetOptions, o
         }
       }
       const state = random() < 0.005 ? 'down' : 'up'
+      const enabled = random() < 0.01 ? 0 : 1
       hostRows.push({
+        ...NEW_HOST_COLUMNS,
         id: hostId,
         name: `${az}-host-${String(h + 1).padStart(6, '0')}`,
         az,
@@ -258,9 +261,13 @@ export async function generateFleet(database: Database, options: FleetOptions, o
         free_vcpus: freeVcpus,
         free_ram_mb: freeRam,
         state,
-        enabled: random() < 0.01 ? 0 : 1,
+        enabled,
         created_at: nowIso,
-        dedicated_to: null,
+        admin_state: enabled === 1 ? 'enabled' : 'disabled',
+        admin_reason: enabled === 1 ? null : 'disabled by the fleet generator',
+        state_changed_at: nowIso,
+        // Generated hosts are simulated: the process heartbeats for them from its start.
+        last_heartbeat_at: null,
       })
     }
     await database.transaction(async ({ db }) => {

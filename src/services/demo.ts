@@ -1,4 +1,5 @@
 import type { Database } from '../store/database.ts'
+import { NEW_HOST_COLUMNS } from '../store/tables/hosts.ts'
 import type { SecretBox } from './identity/secrets.ts'
 import { nowIso } from './time.ts'
 
@@ -68,7 +69,7 @@ export async function seedDemo(database: Database, box: SecretBox): Promise<bool
         state: 'up',
         enabled: 1,
         created_at: now,
-        dedicated_to: null,
+        ...NEW_HOST_COLUMNS,
       })),
     )
     await db.insertInto('hosts').values(hosts).execute()

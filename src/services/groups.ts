@@ -57,7 +57,7 @@ export class GroupService {
         .where('project_id', '=', projectId)
         .executeTakeFirstOrThrow()
       if (Number(n) >= this.deps.quotas.maxServerGroups) throw groupQuota(this.deps.quotas.maxServerGroups)
-      const group = { id: crypto.randomUUID(), project_id: projectId, name, policy, created_at: nowIso() }
+      const group = { id: crypto.randomUUID(), project_id: projectId, name, policy, created_at: nowIso(), spread_fault_domains: 0 }
       await db.insertInto('server_groups').values(group).execute()
       return { id: group.id, name, policy, members: [], createdAt: group.created_at }
     })

@@ -1,5 +1,6 @@
 import type { CredentialTable } from './tables/credentials.ts'
 import type { FlavorTable } from './tables/flavors.ts'
+import type { FaultTable, HostCredentialTable, ScheduledEventTable } from './tables/host-lifecycle.ts'
 import type { HostTable } from './tables/hosts.ts'
 import type { AuthFailureTable, TokenTable, UserTable } from './tables/identity.ts'
 import type { JobTable } from './tables/jobs.ts'
@@ -20,6 +21,9 @@ export interface Schema {
   jobs: JobTable
   moves: MoveTable
   group_host_holds: GroupHostHoldTable
+  host_credentials: HostCredentialTable
+  faults: FaultTable
+  scheduled_events: ScheduledEventTable
   users: UserTable
   tokens: TokenTable
   auth_failures: AuthFailureTable

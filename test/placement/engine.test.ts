@@ -7,6 +7,7 @@ import { packScore, spreadScore } from '../../src/placement/scores/index.ts'
 import type { PlacementRequest } from '../../src/placement/types.ts'
 import { EcsError } from '../../src/domain/errors.ts'
 import type { Dialect } from '../../src/store/database.ts'
+import { NEW_HOST_COLUMNS } from '../../src/store/tables/hosts.ts'
 import { DIALECTS, openTestDatabase } from '../helper.ts'
 import type { TestContext } from 'node:test'
 
@@ -32,7 +33,7 @@ async function fleet(t: TestContext, dialect: Dialect, hosts: Array<{ name: stri
     await database.db.insertInto('hosts').values(hosts.slice(i, i + 1000).map((h) => ({
       id: h.name, name: h.name, az: h.az, vcpus: 32, ram_mb: 131072, cpu_allocation_ratio: 1, ram_allocation_ratio: 1,
       free_vcpus: h.free_vcpus, free_ram_mb: h.free_ram_mb, state: h.state ?? 'up', enabled: h.enabled ?? 1, created_at: now,
-      dedicated_to: h.dedicated_to ?? null,
+      ...NEW_HOST_COLUMNS, dedicated_to: h.dedicated_to ?? null, admin_state: (h.enabled ?? 1) === 1 ? 'enabled' : 'disabled',
     }))).execute()
   }
   return database

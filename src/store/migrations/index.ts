@@ -5,6 +5,7 @@ import * as jobLeases from './0002-job-leases-and-admin.ts'
 import * as identity from './0004-identity.ts'
 import * as projectUsage from './0005-project-usage.ts'
 import * as moves from './0006-moves.ts'
+import * as hosts from './0007-hosts.ts'
 
 /** A migration that may need to know which dialect it runs on. */
 interface DialectMigration {
@@ -17,6 +18,7 @@ const ordered: Record<string, DialectMigration> = {
   '0004-identity': identity,
   '0005-project-usage': projectUsage,
   '0006-moves': moves,
+  '0007-hosts': hosts,
 }
 
 /**

@@ -6,6 +6,8 @@ export interface ServerGroupTable {
   /** See `GroupPolicy`. */
   policy: string
   created_at: string
+  /** 0 | 1: an ecsd extension — members also go to pairwise distinct fault domains. */
+  spread_fault_domains: number
 }
 
 /**

@@ -34,6 +34,11 @@ export interface ServerTable {
   bin_group_id: string | null
   /** JSON `{code, message, created}` of the last failure that left the server in ERROR. */
   fault: string | null
+  /**
+   * Set while the server is stranded on a failed host that no other host could take it from:
+   * the status it returns to once it is placed again; null otherwise.
+   */
+  stranded: string | null
 }
 
 /** The recycle-bin and fault columns of a server that was just created: not binned, no fault. */
@@ -43,4 +48,5 @@ export const FRESH_SERVER_COLUMNS = {
   bin_expires_at: null,
   bin_group_id: null,
   fault: null,
+  stranded: null,
 } as const satisfies Partial<ServerTable>
