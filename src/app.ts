@@ -6,6 +6,7 @@ import addFormats from 'ajv-formats'
 import Fastify, { LogController, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { adminRoutes } from './api/admin/routes.ts'
+import { agentRoutes } from './api/agent/routes.ts'
 import { authenticate } from './api/auth/authenticate.ts'
 import { handleError } from './api/errors.ts'
 import { identityRoutes } from './api/identity/routes.ts'
@@ -171,13 +172,17 @@ export function buildApp(services: Services, logger: Logger) {
     { prefix: '/v1.1/:project_id' },
   )
   app.register(adminRoutes, { services, prefix: '/admin' })
+  app.register(agentRoutes, { services, prefix: '/agent/v1' })
   // For Prometheus scrapers, unauthenticated like most scrape endpoints: it carries counts and
   // latencies by route pattern, no ids and no tenant data.
   app.get('/metrics', async (_req, reply) => reply.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics()))
   app.register(identityRoutes, { services, prefix: '/v3' })
 
   app.addHook('onClose', async () => {
+    await services.hostMonitor.stop()
     await services.jobs.stop()
+    // After the runner stopped: it records nothing for the steps this ends, and hands them on.
+    services.faults.close()
   })
   return app
 }

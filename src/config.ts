@@ -1,4 +1,5 @@
 import path from 'node:path'
+import { FaultSpecError, readFaultSpec, type FaultSpec } from './domain/fault.ts'
 
 /** Per-project quotas, reported by GET /v1/{project_id}/cloudservers/limits and enforced on writes. */
 export interface Quotas {
@@ -55,6 +56,12 @@ export interface Config {
   placement: { score: PlacementScore; subsetSize: number }
   /** The region id ecsd reports (`showFlavorCapacity`'s `region_id`). */
   region: string
+  /** A host whose heartbeats stop for this long is declared down and evacuated. */
+  hostDownAfterMs: number
+  /** Hosts no agent has reported for heartbeat from inside the process (the simulated fleet). */
+  simulatedHeartbeats: boolean
+  /** `ECSD_FAULTS`: faults of the simulated hosts added at start-up (see docs/operations.md). */
+  faults: FaultSpec[]
 }
 
 /** Values given on the command line; each wins over its `ECSD_*` environment variable. */
@@ -103,6 +110,12 @@ export function loadConfig(flags: ConfigFlags = {}, rawEnv: NodeJS.ProcessEnv = 
   if (disks !== 'shared' && disks !== 'local') {
     throw new ConfigError(`ECSD_SIMULATED_DISKS must be "shared" or "local", got "${disks}"`)
   }
+  const bool = (name: string, fallback: boolean) => {
+    const raw = env[name]
+    if (raw === undefined) return fallback
+    if (raw !== 'true' && raw !== 'false') throw new ConfigError(`${name} must be "true" or "false", got "${raw}"`)
+    return raw === 'true'
+  }
   const demoEnv = env.ECSD_DEMO
   if (demoEnv !== undefined && demoEnv !== 'true' && demoEnv !== 'false') {
     throw new ConfigError(`ECSD_DEMO must be "true" or "false", got "${demoEnv}"`)
@@ -137,7 +150,32 @@ export function loadConfig(flags: ConfigFlags = {}, rawEnv: NodeJS.ProcessEnv = 
       subsetSize: int('ECSD_PLACEMENT_SUBSET_SIZE', undefined, 3, 1, 100),
     },
     region: env.ECSD_REGION ?? 'ecsd-1',
+    hostDownAfterMs: int('ECSD_HOST_DOWN_AFTER_S', undefined, 30, 1, 86_400) * 1000,
+    simulatedHeartbeats: bool('ECSD_SIMULATED_HEARTBEATS', true),
+    faults: faultsFrom(env.ECSD_FAULTS),
   }
+}
+
+/** `ECSD_FAULTS`: a JSON array of `{host?, step, mode, probability?, reason?}`. */
+function faultsFrom(value: string | undefined): FaultSpec[] {
+  if (value === undefined) return []
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(value)
+  } catch (err) {
+    throw new ConfigError(`ECSD_FAULTS must be a JSON array of faults, but it is not valid JSON (${(err as Error).message})`)
+  }
+  if (!Array.isArray(parsed)) {
+    throw new ConfigError('ECSD_FAULTS must be a JSON array of faults, e.g. [{"host":"az1-host-01","step":"start","mode":"fail"}]')
+  }
+  return parsed.map((entry: unknown, i) => {
+    try {
+      return readFaultSpec(entry)
+    } catch (err) {
+      if (err instanceof FaultSpecError) throw new ConfigError(`ECSD_FAULTS[${i}]: ${err.message}`)
+      throw err
+    }
+  })
 }
 
 function databaseUrl(value: string | undefined): string | undefined {

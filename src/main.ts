@@ -111,6 +111,7 @@ program
   .option('--groups <n>', 'anti-affinity groups in the demo project', nonNegativeInt, FLEET_DEFAULTS.groups)
   .option('--group-members <n>', 'members of each group, on distinct hosts', nonNegativeInt, FLEET_DEFAULTS.groupMembers)
   .option('--zones <n>', 'availability zones az1…azN', nonNegativeInt, FLEET_DEFAULTS.zones)
+  .option('--fault-domains <n>', 'fault domains rack-1…rack-N in each zone, hosts dealt round-robin (0: none)', nonNegativeInt, FLEET_DEFAULTS.faultDomains)
   .option('--seed <n>', 'seed: the same options and seed give the same fleet', nonNegativeInt, FLEET_DEFAULTS.seed)
   .option('--batch-servers <n>', 'servers written per transaction', nonNegativeInt, FLEET_DEFAULTS.batchServers)
   .option('--data-dir <dir>', 'data directory (env ECSD_DATA_DIR, default ./data)')

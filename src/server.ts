@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import { buildApp, type App } from './app.ts'
-import { sqliteFile, type Config } from './config.ts'
+import { ConfigError, sqliteFile, type Config } from './config.ts'
+import { EcsError } from './domain/errors.ts'
 import { createLogger, subsystem } from './logger.ts'
 import { DEMO, seedDemo } from './services/demo.ts'
 import { loadMasterKey, SecretBox } from './services/identity/secrets.ts'
@@ -17,7 +18,7 @@ export interface RunningServer {
 
 /**
  * Starts ecsd from a configuration: opens and migrates the store, seeds the demo on first
- * start, starts the job runner (which takes over jobs left by a stopped process), and listens. `close()` stops accepting requests, lets job
+ * start, adds the faults of `ECSD_FAULTS`, starts the job runner (which takes over jobs left by a stopped process), and listens. `close()` stops accepting requests, lets job
  * steps in progress finish and closes the store.
  */
 export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
@@ -30,7 +31,13 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const sealed = await services.identity.sealPlaintextSecrets()
   if (sealed > 0) logger.info({ sealed }, 'credential secrets stored in plaintext were sealed with the master key')
   await services.identity.checkMasterKey()
+  const configuredFaults = await services.faults.applyConfigured(config.faults).catch(async (err: unknown) => {
+    await database.close()
+    throw err instanceof EcsError ? new ConfigError(`ECSD_FAULTS: ${err.message}`) : err
+  })
+  if (config.faults.length > 0) logger.info({ configured: config.faults.length, added: configuredFaults }, 'injected faults of ECSD_FAULTS applied')
   services.jobs.start()
+  services.hostMonitor.start()
   const app = buildApp(services, logger)
   await app.listen({ host: config.host, port: config.port })
   const address = app.server.address()

@@ -7,6 +7,7 @@ import { sdkHeaders } from '../src/api/auth/signature.ts'
 import { buildApp, type App } from '../src/app.ts'
 import type { HostDriver } from '../src/compute/driver.ts'
 import { loadConfig, type Config, type Quotas } from '../src/config.ts'
+import type { PlacementEngine, PlacementOptions } from '../src/placement/engine.ts'
 import { DEMO, seedDemo } from '../src/services/demo.ts'
 import { SecretBox } from '../src/services/identity/secrets.ts'
 import { createServices, type Services } from '../src/services/index.ts'
@@ -36,6 +37,10 @@ export interface TestAppOptions {
   quotas?: Partial<Quotas>
   driver?: HostDriver
   demo?: boolean
+  /** Placement settings other than the defaults (score, subset size). */
+  placement?: Partial<Config['placement']>
+  /** Builds the placement engine, e.g. a subclass that waits between choosing a host and returning it. */
+  placementEngine?: (options: PlacementOptions) => PlacementEngine
 }
 
 /** A wired application on a real SQLite file with the demo seeded, closed when the test ends. */
@@ -49,12 +54,12 @@ export interface TestApp {
 export async function buildTestApp(t: TestContext, options: TestAppOptions = {}): Promise<TestApp> {
   const database = await openTestDatabase(t, options)
   const base = loadConfig({ dataDir: tempDir(t), driverLatencyMs: options.driverLatencyMs ?? 0, logLevel: 'silent' }, {})
-  const config: Config = { ...base, quotas: { ...base.quotas, ...options.quotas } }
+  const config: Config = { ...base, quotas: { ...base.quotas, ...options.quotas }, placement: { ...base.placement, ...options.placement } }
   const logger = pino({ level: 'silent' })
   await database.migrate()
   const box = new SecretBox(TEST_MASTER_KEY)
   if (options.demo !== false) await seedDemo(database, box)
-  const services = createServices(config, database, logger, box, options.driver)
+  const services = createServices(config, database, logger, box, options.driver, options.placementEngine)
   const app = buildApp(services, logger)
   await app.ready()
   t.after(async () => {

@@ -28,6 +28,8 @@ export interface FleetOptions {
   groupMembers: number
   /** Availability zones `az1` … `azN`; hosts are dealt round-robin. */
   zones: number
+  /** Fault domains `rack-1` … `rack-N` in each zone, hosts dealt round-robin; 0: hosts have none. */
+  faultDomains: number
   /** Seed of the pseudo-random generator: the same options give the same fleet. */
   seed: number
   /** Servers per transaction (rounded to whole hosts). */
@@ -35,7 +37,7 @@ export interface FleetOptions {
 }
 
 /** Defaults of the optional settings. */
-export const FLEET_DEFAULTS = { groups: 10, groupMembers: 8, zones: 3, seed: 1, batchServers: 2000 } as const
+export const FLEET_DEFAULTS = { groups: 10, groupMembers: 8, zones: 3, faultDomains: 0, seed: 1, batchServers: 2000 } as const
 
 /** What was written. */
 export interface FleetSummary {
@@ -134,6 +136,7 @@ function validate(o: FleetOptions): void {
   positive('--groups', o.groups, 0)
   positive('--group-members', o.groupMembers, 1)
   positive('--zones', o.zones, 1)
+  positive('--fault-domains', o.faultDomains, 0)
   positive('--batch-servers', o.batchServers, 1)
   if (o.groups > 0 && o.groupMembers > o.hosts) throw new FleetError(`--group-members ${o.groupMembers} needs at least as many hosts (--hosts ${o.hosts})`)
   const perHost = Math.ceil((o.groups * o.groupMembers) / o.hosts)
@@ -263,6 +266,8 @@ export async function generateFleet(database: Database, options: FleetOptions, o
         state,
         enabled,
         created_at: nowIso,
+        // Host h is the (h ÷ zones)-th host of its zone, so each zone's hosts go round its racks.
+        fault_domain: options.faultDomains === 0 ? null : `rack-${(Math.floor(h / zones.length) % options.faultDomains) + 1}`,
         admin_state: enabled === 1 ? 'enabled' : 'disabled',
         admin_reason: enabled === 1 ? null : 'disabled by the fleet generator',
         state_changed_at: nowIso,

@@ -42,6 +42,12 @@ export interface HostDriver {
    * it, without a driver step. Absent or false: every move is a driver step.
    */
   readonly movesStoppedServersInstantly?: boolean
+  /**
+   * Fences a host that comes back after it was declared down: destroys every server it still
+   * runs except `keep` (the ones the control plane says are there), so that a server evacuated
+   * from it never runs twice. Absent: the host has nothing to destroy (it is simulated).
+   */
+  fence?(hostName: string, keep: readonly string[]): Promise<void>
 }
 
 /**

@@ -210,6 +210,22 @@ export const recycleBinNotEmpty = (count: number) =>
 export const batchResizeMismatch = (detail: string) =>
   new EcsError('Ecs.0005', 400, `Invalid parameter values: every ECS of a batch resize must have the same availability zone and the same current flavor; ${detail}.`)
 
+/** An operator named a host that does not exist. */
+export const hostNotFound = (name: string) =>
+  new EcsError('Ecs.0005', 404, `Host ${name} does not exist. List hosts with GET /admin/hosts (ecsd hosts list).`)
+
+/** An operator added a host under a name that is taken. */
+export const hostExists = (name: string) =>
+  new EcsError('Ecs.0005', 409, `Host ${name} already exists; choose another name.`)
+
+/** An operator removed a host that still has servers or moves. */
+export const hostNotEmpty = (name: string, what: string) =>
+  new EcsError('Ecs.0005', 409, `Host ${name} is not empty: ${what}. Drain it first (ecsd hosts drain ${name}), and revert or delete the recycle-bin servers that last ran on it.`)
+
+/** A host agent's credential used for another host than its own. */
+export const hostAgentForbidden = (name: string) =>
+  new EcsError('Ecs.0003', 403, `You do not have permission to perform this operation: this credential belongs to another host's agent than ${name}.`)
+
 /** An operator route called with a tenant credential. */
 export const adminOnly = (what: string) =>
   new EcsError('Ecs.0003', 403, `You do not have permission to perform this operation: ${what} needs an operator (admin) credential.`)

@@ -11,10 +11,10 @@ export type JobStatus = (typeof JOB_STATUSES)[number]
  */
 export type ServerOperation =
   | 'create' | 'start' | 'stop' | 'delete' | 'reboot' | 'recycle' | 'purge'
-  | 'resize' | 'migrate' | 'redeploy' | 'revert'
+  | 'resize' | 'migrate' | 'redeploy' | 'revert' | 'evacuate'
 
 /** The operations carried out by the move primitive (a `moves` row drives them). */
-export const MOVE_OPERATIONS: ReadonlySet<ServerOperation> = new Set(['resize', 'migrate', 'redeploy', 'revert'])
+export const MOVE_OPERATIONS: ReadonlySet<ServerOperation> = new Set(['resize', 'migrate', 'redeploy', 'revert', 'evacuate'])
 
 /**
  * Job type names: the parent (single or batch request) and the per-server sub-job. The API
@@ -32,6 +32,7 @@ export const JOB_TYPES: Record<ServerOperation, { parent: string; sub: string }>
   migrate: { parent: 'migrateServer', sub: 'migrateSingleServer' },
   redeploy: { parent: 'redeployServer', sub: 'redeploySingleServer' },
   revert: { parent: 'revertRecycleBinServer', sub: 'revertSingleServer' },
+  evacuate: { parent: 'evacuateServer', sub: 'evacuateSingleServer' },
 }
 
 /** The parent type of a batch resize (`POST …/cloudservers/batch-resize`). */

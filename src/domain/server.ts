@@ -1,7 +1,7 @@
 /** Lifecycle vocabulary of a server, as the Huawei ECS API names it. */
 
 /** The `status` values ecsd produces (a subset of the API's documented set). */
-export const SERVER_STATUSES = ['BUILD', 'ACTIVE', 'SHUTOFF', 'ERROR', 'DELETED', 'REBOOT', 'HARD_REBOOT', 'RESIZE', 'MIGRATING'] as const
+export const SERVER_STATUSES = ['BUILD', 'ACTIVE', 'SHUTOFF', 'ERROR', 'DELETED', 'REBOOT', 'HARD_REBOOT', 'RESIZE', 'MIGRATING', 'REBUILD'] as const
 /** One of `SERVER_STATUSES`. */
 export type ServerStatus = (typeof SERVER_STATUSES)[number]
 
@@ -18,7 +18,7 @@ export const DOCUMENTED_SERVER_STATUSES = [
 /** `OS-EXT-STS:task_state` while a job works on the server; null when idle (Nova's names). */
 export type TaskState =
   | 'spawning' | 'powering-off' | 'powering-on' | 'deleting' | 'rebooting' | 'rebooting_hard'
-  | 'resize_migrating' | 'migrating' | 'restoring'
+  | 'resize_migrating' | 'migrating' | 'restoring' | 'rebuilding'
 
 /** Nova power states, exposed as `OS-EXT-STS:power_state`. */
 export const POWER_STATE = { NOSTATE: 0, RUNNING: 1, SHUTDOWN: 4 } as const
@@ -34,6 +34,7 @@ export function vmStateOf(status: ServerStatus, powerState: number): string {
       return 'active'
     case 'RESIZE':
     case 'MIGRATING':
+    case 'REBUILD':
       return powerState === POWER_STATE.RUNNING ? 'active' : 'stopped'
     case 'BUILD':
       return 'building'

@@ -5,7 +5,7 @@ import type { Schema } from '../store/schema.ts'
 import type { HostCandidate, HostFilter, HostScore, PlacementRequest } from './types.ts'
 
 const CANDIDATE_COLUMNS = [
-  'id', 'name', 'az', 'vcpus', 'ram_mb', 'free_vcpus', 'free_ram_mb', 'state', 'enabled', 'dedicated_to',
+  'id', 'name', 'az', 'vcpus', 'ram_mb', 'free_vcpus', 'free_ram_mb', 'state', 'enabled', 'dedicated_to', 'fault_domain',
 ] as const
 
 /** Engine settings. */

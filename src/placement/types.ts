@@ -13,6 +13,8 @@ export interface HostCandidate {
   state: string
   enabled: number
   dedicated_to: string | null
+  /** The host's fault domain (rack); null: a fault domain of its own. */
+  fault_domain: string | null
 }
 
 /** What one placement needs: the size to fit, where, and which hosts the group already uses. */
@@ -26,6 +28,12 @@ export interface PlacementRequest {
    * hosts and the sources of their moves in flight.
    */
   groupHostIds: ReadonlySet<string>
+  /**
+   * A group that spreads over fault domains (an ecsd extension): the fault domains of
+   * `groupHostIds`. A held host without a fault domain is a domain of its own, kept out through
+   * `groupHostIds`. Undefined when the group does not spread, or for no group.
+   */
+  groupFaultDomains?: ReadonlySet<string> | undefined
   /**
    * Dedicated hosts: the project whose dedicated hosts may be used. Absent: the shared pool only,
    * where no dedicated host is ever a candidate.

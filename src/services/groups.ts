@@ -10,7 +10,7 @@ import type { PlacementEngine } from '../placement/engine.ts'
 import { lockForUpdate, type Database, type Dialect } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
 import type { JobRunner } from './jobs.ts'
-import { hostsHeldByGroup, insertMemberships, memberCount } from './membership.ts'
+import { describeHolds, groupHolds, heldByGroup, insertMemberships, memberCount } from './membership.ts'
 import { startMoves } from './moves.ts'
 import { nowIso } from './time.ts'
 
@@ -22,6 +22,11 @@ export interface GroupView {
   /** Server ids, in the order they joined. */
   members: string[]
   createdAt: string
+  /**
+   * For a group that spreads over fault domains (an ecsd extension): the distinct fault domains
+   * its members' hosts are in, sorted (hosts without one are not named). Undefined for other groups.
+   */
+  faultDomains: string[] | undefined
 }
 
 /** One page of groups; `nextMarker` is set when another page follows. */
@@ -47,8 +52,11 @@ export interface GroupServiceDeps {
 export class GroupService {
   constructor(private readonly deps: GroupServiceDeps) {}
 
-  /** Creates a group; the project's group quota is checked under the write lock. */
-  async create(projectId: string, name: string, policy: GroupPolicy): Promise<GroupView> {
+  /**
+   * Creates a group; the project's group quota is checked under the write lock. With
+   * `spreadFaultDomains` (an ecsd extension) its members also go to distinct fault domains.
+   */
+  async create(projectId: string, name: string, policy: GroupPolicy, spreadFaultDomains = false): Promise<GroupView> {
     return this.deps.database.transaction(async ({ db, dialect }) => {
       await lockProject(db, dialect, projectId)
       const { n } = await db
@@ -57,9 +65,9 @@ export class GroupService {
         .where('project_id', '=', projectId)
         .executeTakeFirstOrThrow()
       if (Number(n) >= this.deps.quotas.maxServerGroups) throw groupQuota(this.deps.quotas.maxServerGroups)
-      const group = { id: crypto.randomUUID(), project_id: projectId, name, policy, created_at: nowIso(), spread_fault_domains: 0 }
+      const group = { id: crypto.randomUUID(), project_id: projectId, name, policy, created_at: nowIso(), spread_fault_domains: spreadFaultDomains ? 1 : 0 }
       await db.insertInto('server_groups').values(group).execute()
-      return { id: group.id, name, policy, members: [], createdAt: group.created_at }
+      return toView(group, [], [])
     })
   }
 
@@ -92,8 +100,9 @@ export class GroupService {
     const more = limit !== undefined && rows.length > limit
     const page = more ? rows.slice(0, limit) : rows
     const members = await membersOf(db, page.map((g) => g.id))
+    const domains = await faultDomainsOf(db, page.filter((g) => g.spread_fault_domains === 1).map((g) => g.id))
     return {
-      groups: page.map((g) => toView(g, members.get(g.id) ?? [])),
+      groups: page.map((g) => toView(g, members.get(g.id) ?? [], domains.get(g.id) ?? [])),
       nextMarker: more ? page[page.length - 1]?.id : undefined,
     }
   }
@@ -102,7 +111,8 @@ export class GroupService {
     const db = this.deps.database.db
     const group = await findGroup(db, projectId, groupId)
     const members = await membersOf(db, [group.id])
-    return toView(group, members.get(group.id) ?? [])
+    const domains = await faultDomainsOf(db, group.spread_fault_domains === 1 ? [group.id] : [])
+    return toView(group, members.get(group.id) ?? [], domains.get(group.id) ?? [])
   }
 
   /**
@@ -119,9 +129,10 @@ export class GroupService {
 
   /**
    * Adds a stopped KVM server to an anti-affinity group. If another member already uses the
-   * server's host (or is moving away from it), the server is re-placed — through the move
-   * primitive, as a cold move whose job the driver carries out — on a host of its availability
-   * zone that the group does not hold and that has room; if there is none, nothing changes and
+   * server's host (or is moving away from it), or in a group that spreads over fault domains the
+   * host's fault domain, the server is re-placed — through the move primitive, as a cold move
+   * whose job the driver carries out — on a host of its availability zone that the group does
+   * not hold (nor its fault domain) and that has room; if there is none, nothing changes and
    * the caller gets `Ecs.0319` with the placement diagnosis. Adding a current member again
    * changes nothing.
    */
@@ -134,7 +145,7 @@ export class GroupService {
       const server = await lockForUpdate(
         db
           .selectFrom('servers')
-          .select(['id', 'project_id', 'status', 'task_state', 'virtualization', 'flavor_id', 'az', 'host_id', 'vcpus', 'ram_mb', 'power_state', 'in_recycle_bin', 'bin_group_id'])
+          .select(['id', 'project_id', 'status', 'task_state', 'virtualization', 'flavor_id', 'az', 'host_id', 'vcpus', 'ram_mb', 'power_state', 'in_recycle_bin', 'bin_group_id', 'stranded'])
           .where('id', '=', serverId)
           .where('project_id', '=', projectId),
         dialect,
@@ -157,21 +168,21 @@ export class GroupService {
       const limit = this.deps.quotas.maxServerGroupMembers
       if ((await memberCount(db, groupId)) >= limit) throw groupMemberQuota(groupId, limit)
 
-      const taken = await hostsHeldByGroup(db, groupId)
+      const holds = await groupHolds(db, groupId)
       const distinct = requiresDistinctHosts(policy)
-      if (!taken.has(server.host_id)) {
+      const host = await db.selectFrom('hosts').select(['id', 'dedicated_to', 'fault_domain']).where('id', '=', server.host_id).executeTakeFirstOrThrow()
+      if (!heldByGroup(holds, host)) {
         await insertMemberships(db, [{ groupId, serverId, hostId: server.host_id, distinctHost: distinct, createdAt: nowIso() }])
         return
       }
-      // A server on a dedicated host stays on its project's dedicated hosts, as in every other move.
-      const { dedicated_to } = await db.selectFrom('hosts').select('dedicated_to').where('id', '=', server.host_id).executeTakeFirstOrThrow()
       const target = await this.deps.placement.place(db, {
         vcpus: server.vcpus,
         ramMb: server.ram_mb,
         az: server.az,
-        groupHostIds: taken,
-        dedicatedTo: dedicated_to ?? undefined,
-        subject: `ECS ${serverId} (${server.vcpus} vCPU, ${server.ram_mb} MiB) in ${server.az} away from the ${taken.size} hosts of group ${groupId}`,
+        ...holds,
+        // A server on a dedicated host stays on its project's dedicated hosts, as in every other move.
+        dedicatedTo: host.dedicated_to ?? undefined,
+        subject: `ECS ${serverId} (${server.vcpus} vCPU, ${server.ram_mb} MiB) in ${server.az} away from the ${describeHolds(holds)} of group ${groupId}`,
       })
       // The re-placement is a cold move with a job of its own (the add_member answer stays an
       // empty 200, as the API defines it); a start sent while it runs waits for it.
@@ -182,7 +193,7 @@ export class GroupService {
           plan: {
             server, reason: 'add_member', kind: 'cold', flavor: { id: server.flavor_id, vcpus: server.vcpus, ramMb: server.ram_mb },
             currentGroup: null, joinGroup: { id: groupId, distinct }, statusDuring: 'SHUTOFF', taskState: 'migrating', finalStatus: 'SHUTOFF',
-            // The source is another member's host: a failed move cannot go back there.
+            // The source is another member's host (or fault domain): a failed move cannot go back there.
             onFailure: 'error',
           },
           target: async () => target.id,
@@ -260,6 +271,33 @@ async function membersOf(db: Kysely<Schema>, groupIds: string[]): Promise<Map<st
   return byGroup
 }
 
-function toView(g: Schema['server_groups'], members: string[]): GroupView {
-  return { id: g.id, name: g.name, policy: g.policy as GroupPolicy, members, createdAt: g.created_at }
+/** The distinct fault domains of the members' hosts, sorted, per group. */
+async function faultDomainsOf(db: Kysely<Schema>, groupIds: string[]): Promise<Map<string, string[]>> {
+  const byGroup = new Map<string, string[]>()
+  if (groupIds.length === 0) return byGroup
+  const rows = await db
+    .selectFrom('server_group_members')
+    .innerJoin('hosts', 'hosts.id', 'server_group_members.host_id')
+    .select(['server_group_members.group_id', 'hosts.fault_domain'])
+    .distinct()
+    .where('server_group_members.group_id', 'in', groupIds)
+    .where('hosts.fault_domain', 'is not', null)
+    .execute()
+  for (const r of rows) {
+    if (r.fault_domain === null) continue
+    const list = byGroup.get(r.group_id)
+    if (list) list.push(r.fault_domain)
+    else byGroup.set(r.group_id, [r.fault_domain])
+  }
+  // Sorted here, not by the database: PostgreSQL's collation would order names differently from SQLite's.
+  for (const list of byGroup.values()) list.sort()
+  return byGroup
+}
+
+/** `faultDomains` is read only for a group that spreads over fault domains. */
+function toView(g: Schema['server_groups'], members: string[], faultDomains: string[]): GroupView {
+  return {
+    id: g.id, name: g.name, policy: g.policy as GroupPolicy, members, createdAt: g.created_at,
+    faultDomains: g.spread_fault_domains === 1 ? faultDomains : undefined,
+  }
 }

@@ -1,63 +1,375 @@
-import { EcsError } from '../domain/errors.ts'
+import type { Kysely } from 'kysely'
+import { EcsError, hostExists, hostNotEmpty, hostNotFound, invalidParameter } from '../domain/errors.ts'
+import { DRAIN_REASON, type AdminState, type PowerState } from '../domain/host.ts'
 import { lockForUpdate, type Database } from '../store/database.ts'
+import type { Schema } from '../store/schema.ts'
+import { NEW_HOST_COLUMNS } from '../store/tables/hosts.ts'
+import type { IdentityService } from './identity/index.ts'
+import { nowIso } from './time.ts'
 
 /** A host as operators see it. */
 export interface HostView {
   id: string
   name: string
   az: string
-  state: string
-  enabled: boolean
+  /** The rack (failure unit); null: a fault domain of its own. */
+  faultDomain: string | null
+  /** Physical size. */
   vcpus: number
   ramMb: number
+  cpuAllocationRatio: number
+  ramAllocationRatio: number
+  /** What placement may allocate: size × allocation ratio. */
+  capacityVcpus: number
+  capacityRamMb: number
+  usedVcpus: number
+  usedRamMb: number
   freeVcpus: number
   freeRamMb: number
+  state: PowerState
+  stateChangedAt: string | null
+  lastHeartbeatAt: string | null
+  adminState: AdminState
+  adminReason: string | null
+  adminChangedAt: string | null
+  /** Takes new servers: up and enabled. */
+  schedulable: boolean
   /** The project the host is dedicated to (a DeH), or null for the shared pool. */
   dedicatedTo: string | null
+  /** `simulated`: the process heartbeats for it; `agent`: a host agent has reported with its credential. */
+  agent: 'simulated' | 'agent'
+  /** Servers on it (not those in the recycle bin that last ran there). */
+  servers: number
+  /** Servers moving off it, whose allocation it still holds. */
+  movingOut: number
 }
 
-/** Operator use cases on hosts. */
-export class HostService {
-  constructor(private readonly database: Database) {}
+/** A server on a host, as `show` lists it. */
+export interface HostServer {
+  id: string
+  name: string
+  projectId: string
+  status: string
+  taskState: string | null
+  vcpus: number
+  ramMb: number
+  /** `in`: moving onto this host; `out`: moving off it (its allocation is still held here). */
+  moving: 'in' | 'out' | null
+}
 
-  /** The inventory with free capacity, by zone and name. */
+/** A host with its servers. */
+export interface HostDetail extends HostView {
+  serverList: HostServer[]
+}
+
+/** What `add` needs. */
+export interface NewHost {
+  name: string
+  az: string
+  vcpus: number
+  ramMb: number
+  faultDomain?: string | undefined
+  dedicatedTo?: string | undefined
+  cpuAllocationRatio?: number | undefined
+  ramAllocationRatio?: number | undefined
+}
+
+/** A host's agent credential, shown once when the host is added. */
+export interface HostCredential {
+  accessKey: string
+  secretKey: string
+}
+
+/** What a host's agent is told after a heartbeat. */
+export interface HeartbeatAnswer {
+  state: PowerState
+  /** Set while the host is fencing: destroy every server it runs except these, then report `fenced`. */
+  fence?: { keep: string[] }
+}
+
+/** Told when capacity may have returned (a host added, enabled, or back up): stranded servers get another chance. */
+export type CapacityListener = () => void
+
+/**
+ * Operator use cases on hosts, and the heartbeat of their agents. Power state (up, down,
+ * fencing) and admin state (enabled, disabled, maintenance) are separate, as in Nova's service
+ * records: a host may be enabled and down. Only up and enabled hosts take new servers; what
+ * happens to the servers of a host that goes down, or is drained, is the host monitor's work.
+ */
+export class HostService {
+  private readonly capacityListeners: CapacityListener[] = []
+
+  constructor(
+    private readonly database: Database,
+    private readonly identity: IdentityService,
+  ) {}
+
+  /** Registers a listener for "capacity may have returned". */
+  onCapacity(listener: CapacityListener): void {
+    this.capacityListeners.push(listener)
+  }
+
+  /** The inventory, by zone and name. */
   async list(): Promise<HostView[]> {
-    const hosts = await this.database.db.selectFrom('hosts').selectAll().orderBy('az').orderBy('name').execute()
-    return hosts.map((h) => ({
-      id: h.id, name: h.name, az: h.az, state: h.state, enabled: h.enabled === 1, vcpus: h.vcpus, ramMb: h.ram_mb,
-      freeVcpus: h.free_vcpus, freeRamMb: h.free_ram_mb, dedicatedTo: h.dedicated_to,
-    }))
+    const db = this.database.db
+    const hosts = await db.selectFrom('hosts').selectAll().orderBy('az').orderBy('name').execute()
+    const servers = await db
+      .selectFrom('servers')
+      .select('host_id')
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
+      .where('in_recycle_bin', '=', 0)
+      .groupBy('host_id')
+      .execute()
+    const moving = await db
+      .selectFrom('moves')
+      .select('source_host_id')
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
+      .whereRef('source_host_id', '!=', 'target_host_id')
+      .groupBy('source_host_id')
+      .execute()
+    const count = new Map(servers.map((s) => [s.host_id, Number(s.n)]))
+    const out = new Map(moving.map((m) => [m.source_host_id, Number(m.n)]))
+    return hosts.map((h) => toView(h, count.get(h.id) ?? 0, out.get(h.id) ?? 0))
+  }
+
+  /** One host with the servers on it and those moving on or off it. */
+  async show(name: string): Promise<HostDetail> {
+    const db = this.database.db
+    const host = await db.selectFrom('hosts').selectAll().where('name', '=', name).executeTakeFirst()
+    if (!host) throw hostNotFound(name)
+    return detail(db, host)
   }
 
   /**
-   * Dedicates a host to a project (it becomes one of the project's dedicated hosts, DeH: shared
-   * placement no longer uses it, and the project creates and migrates onto it by its id), or
-   * returns it to the shared pool (`null`). Refused while servers of another project are on it
-   * or moving off it.
+   * Adds a host (shared, or dedicated to a project) and issues its agent's credential — shown
+   * only in this answer. The host starts up and enabled; until an agent reports with the
+   * credential, the process heartbeats for it (a simulated host).
    */
-  async setDedication(hostName: string, projectId: string | null): Promise<HostView> {
+  async add(h: NewHost): Promise<{ host: HostDetail; credential: HostCredential }> {
+    const now = nowIso()
+    const id = crypto.randomUUID()
+    const cpuRatio = h.cpuAllocationRatio ?? 1
+    const ramRatio = h.ramAllocationRatio ?? 1
+    const credential = await this.database.transaction(async ({ db }) => {
+      if (await db.selectFrom('hosts').select('id').where('name', '=', h.name).executeTakeFirst()) throw hostExists(h.name)
+      if (h.dedicatedTo !== undefined) await assertProject(db, h.dedicatedTo)
+      await db
+        .insertInto('hosts')
+        .values({
+          ...NEW_HOST_COLUMNS,
+          id, name: h.name, az: h.az, vcpus: h.vcpus, ram_mb: h.ramMb, cpu_allocation_ratio: cpuRatio, ram_allocation_ratio: ramRatio,
+          free_vcpus: Math.floor(h.vcpus * cpuRatio), free_ram_mb: Math.floor(h.ramMb * ramRatio), state: 'up', enabled: 1, created_at: now,
+          dedicated_to: h.dedicatedTo ?? null, fault_domain: h.faultDomain ?? null, state_changed_at: now, admin_changed_at: now,
+          last_heartbeat_at: now,
+        })
+        .execute()
+      return this.identity.issueHostCredential(db, id)
+    })
+    this.capacityMayHaveReturned()
+    return { host: await this.show(h.name), credential }
+  }
+
+  /**
+   * Changes what a host is for: dedicated to a project (a DeH: shared placement no longer uses
+   * it, and the project creates and migrates onto it by its id) or back to the shared pool
+   * (`null`), and its fault domain. Dedicating is refused while servers of another project are
+   * on it or moving off it.
+   */
+  async update(name: string, change: { dedicatedTo?: string | null | undefined; faultDomain?: string | null | undefined }): Promise<HostDetail> {
     await this.database.transaction(async ({ db, dialect }) => {
-      const host = await lockForUpdate(db.selectFrom('hosts').select('id').where('name', '=', hostName), dialect).executeTakeFirst()
-      if (!host) throw new EcsError('Ecs.0005', 404, `Host ${hostName} does not exist.`)
-      if (projectId !== null) {
-        const project = await db.selectFrom('projects').select('id').where('id', '=', projectId).executeTakeFirst()
-        if (!project) throw new EcsError('Ecs.0005', 400, `Invalid parameter values: project ${projectId} does not exist.`)
-        const foreign = await db
-          .selectFrom('servers')
-          .select('id')
-          .where('project_id', '!=', projectId)
-          .where('in_recycle_bin', '=', 0)
-          .where((eb) => eb.or([eb('host_id', '=', host.id), eb('id', 'in', eb.selectFrom('moves').select('server_id').where('source_host_id', '=', host.id))]))
-          .limit(1)
-          .executeTakeFirst()
-        if (foreign) {
-          throw new EcsError('Ecs.0005', 409, `Host ${hostName} runs servers of other projects (e.g. ${foreign.id}); move them off it before dedicating it to project ${projectId}.`)
+      const host = await lockHost(db, dialect, name)
+      const set: Partial<Schema['hosts']> = {}
+      if (change.dedicatedTo !== undefined) {
+        const projectId = change.dedicatedTo
+        if (projectId !== null) {
+          await assertProject(db, projectId)
+          const foreign = await db
+            .selectFrom('servers')
+            .select('id')
+            .where('project_id', '!=', projectId)
+            .where('in_recycle_bin', '=', 0)
+            .where((eb) => eb.or([eb('host_id', '=', host.id), eb('id', 'in', eb.selectFrom('moves').select('server_id').where('source_host_id', '=', host.id))]))
+            .limit(1)
+            .executeTakeFirst()
+          if (foreign) {
+            throw new EcsError('Ecs.0005', 409, `Host ${name} runs servers of other projects (e.g. ${foreign.id}); move them off it before dedicating it to project ${projectId}.`)
+          }
+        }
+        set.dedicated_to = projectId
+      }
+      if (change.faultDomain !== undefined) set.fault_domain = change.faultDomain
+      if (Object.keys(set).length === 0) throw invalidParameter('give dedicated_to and/or fault_domain')
+      await db.updateTable('hosts').set(set).where('id', '=', host.id).execute()
+    })
+    return this.show(name)
+  }
+
+  /** Takes the host out of placement; its servers stay. */
+  async disable(name: string, reason: string | undefined): Promise<HostDetail> {
+    await this.setAdminState(name, 'disabled', reason ?? null)
+    return this.show(name)
+  }
+
+  /** Puts the host back into placement (also ends a drain or maintenance); stranded servers may come to it. */
+  async enable(name: string): Promise<HostDetail> {
+    await this.setAdminState(name, 'enabled', null)
+    this.capacityMayHaveReturned()
+    return this.show(name)
+  }
+
+  /**
+   * Starts draining a host, as `kubectl drain` does: cordoned first (maintenance, reason
+   * `drain`: no new servers), then every server is moved off it — live if it runs, cold if
+   * not — by the host monitor of any replica, which resumes after a crash since the state is
+   * the host row. When nothing is left on it, the reason becomes `drained`.
+   */
+  async drain(name: string): Promise<HostDetail> {
+    await this.setAdminState(name, 'maintenance', DRAIN_REASON)
+    return this.show(name)
+  }
+
+  /**
+   * Declares a host dead now, as a missed heartbeat would after `ECSD_HOST_DOWN_AFTER_S`: it goes
+   * down and its servers are evacuated. A simulated host's heartbeats stop too (an injected
+   * heartbeat fault), so it stays down until that fault is removed; a real agent's host comes
+   * back — and is fenced — when its agent reports again.
+   */
+  async fail(name: string): Promise<HostDetail> {
+    await this.database.transaction(async ({ db, dialect }) => {
+      const host = await lockHost(db, dialect, name)
+      const now = nowIso()
+      if (host.state !== 'down') await db.updateTable('hosts').set({ state: 'down', state_changed_at: now }).where('id', '=', host.id).execute()
+      if (host.agent_seen_at === null) {
+        const stopped = await db.selectFrom('faults').select('id').where('host_name', '=', name).where('step', '=', 'heartbeat').executeTakeFirst()
+        if (!stopped) {
+          await db
+            .insertInto('faults')
+            .values({
+              id: crypto.randomUUID(), host_name: name, step: 'heartbeat', mode: 'fail', probability: 1, created_at: now,
+              reason: `declared failed by an operator; delete this fault (DELETE /admin/faults/{id}) to let the host come back`,
+            })
+            .execute()
         }
       }
-      await db.updateTable('hosts').set({ dedicated_to: projectId }).where('id', '=', host.id).execute()
     })
-    const view = (await this.list()).find((h) => h.name === hostName)
-    if (!view) throw new EcsError('Ecs.0005', 404, `Host ${hostName} does not exist.`)
-    return view
+    return this.show(name)
   }
+
+  /**
+   * Removes an empty host: no server on it or moving off it, and no recycle-bin server that last
+   * ran on it. Its agent credential and faults go with it.
+   */
+  async remove(name: string): Promise<void> {
+    await this.database.transaction(async ({ db, dialect }) => {
+      const host = await lockHost(db, dialect, name)
+      const servers = await db.selectFrom('servers').select(['id', 'in_recycle_bin']).where('host_id', '=', host.id).limit(5).execute()
+      if (servers.length > 0) {
+        const binned = servers.filter((s) => s.in_recycle_bin === 1).length
+        throw hostNotEmpty(name, binned === servers.length ? `recycle-bin servers last ran on it (e.g. ${servers[0]!.id})` : `servers are on it (e.g. ${servers.find((s) => s.in_recycle_bin === 0)!.id})`)
+      }
+      const moving = await db.selectFrom('moves').select('server_id').where((eb) => eb.or([eb('source_host_id', '=', host.id), eb('target_host_id', '=', host.id)])).executeTakeFirst()
+      if (moving) throw hostNotEmpty(name, `server ${moving.server_id} is moving on or off it`)
+      await db.deleteFrom('faults').where('host_name', '=', name).execute()
+      await db.deleteFrom('hosts').where('id', '=', host.id).execute()
+    })
+  }
+
+  /**
+   * A heartbeat of a host's agent (or of the process for a simulated host). An up host stays up;
+   * a down one starts fencing and is told which servers to keep (every server the database puts
+   * on it; any other copy it still runs was evacuated and must be destroyed); a fencing host that
+   * reports `fenced` is up again.
+   */
+  async heartbeat(hostId: string, report: { fenced: boolean; fromAgent: boolean }): Promise<HeartbeatAnswer> {
+    const answer = await this.database.transaction(async ({ db, dialect }) => {
+      const host = await lockForUpdate(db.selectFrom('hosts').select(['id', 'state']).where('id', '=', hostId), dialect).executeTakeFirst()
+      if (!host) throw new EcsError('Ecs.0005', 404, `Host ${hostId} no longer exists.`)
+      const now = nowIso()
+      let state = host.state as PowerState
+      if (state === 'down') state = 'fencing'
+      else if (state === 'fencing' && report.fenced) state = 'up'
+      await db
+        .updateTable('hosts')
+        .set({
+          last_heartbeat_at: now,
+          ...(report.fromAgent ? { agent_seen_at: now } : {}),
+          ...(state === host.state ? {} : { state, state_changed_at: now }),
+        })
+        .where('id', '=', host.id)
+        .execute()
+      if (state !== 'fencing') return { state, cameUp: host.state !== 'up' && state === 'up' }
+      const keep = await db.selectFrom('servers').select('id').where('host_id', '=', host.id).orderBy('id').execute()
+      return { state, cameUp: false, fence: { keep: keep.map((k) => k.id) } }
+    })
+    if (answer.cameUp) this.capacityMayHaveReturned()
+    return answer.fence ? { state: answer.state, fence: answer.fence } : { state: answer.state }
+  }
+
+  private async setAdminState(name: string, state: AdminState, reason: string | null): Promise<void> {
+    await this.database.transaction(async ({ db, dialect }) => {
+      const host = await lockHost(db, dialect, name)
+      await db
+        .updateTable('hosts')
+        .set({ admin_state: state, enabled: state === 'enabled' ? 1 : 0, admin_reason: reason, admin_changed_at: nowIso() })
+        .where('id', '=', host.id)
+        .execute()
+    })
+  }
+
+  private capacityMayHaveReturned(): void {
+    for (const listener of this.capacityListeners) listener()
+  }
+}
+
+async function lockHost(db: Kysely<Schema>, dialect: Database['dialect'], name: string) {
+  const host = await lockForUpdate(db.selectFrom('hosts').selectAll().where('name', '=', name), dialect).executeTakeFirst()
+  if (!host) throw hostNotFound(name)
+  return host
+}
+
+async function assertProject(db: Kysely<Schema>, projectId: string): Promise<void> {
+  const project = await db.selectFrom('projects').select('id').where('id', '=', projectId).executeTakeFirst()
+  if (!project) throw invalidParameter(`project ${projectId} does not exist`)
+}
+
+function toView(h: Schema['hosts'], servers: number, movingOut: number): HostView {
+  const capacityVcpus = Math.floor(h.vcpus * h.cpu_allocation_ratio)
+  const capacityRamMb = Math.floor(h.ram_mb * h.ram_allocation_ratio)
+  return {
+    id: h.id, name: h.name, az: h.az, faultDomain: h.fault_domain, vcpus: h.vcpus, ramMb: h.ram_mb,
+    cpuAllocationRatio: h.cpu_allocation_ratio, ramAllocationRatio: h.ram_allocation_ratio, capacityVcpus, capacityRamMb,
+    usedVcpus: capacityVcpus - h.free_vcpus, usedRamMb: capacityRamMb - h.free_ram_mb, freeVcpus: h.free_vcpus, freeRamMb: h.free_ram_mb,
+    state: h.state as PowerState, stateChangedAt: h.state_changed_at, lastHeartbeatAt: h.last_heartbeat_at,
+    adminState: h.admin_state as AdminState, adminReason: h.admin_reason, adminChangedAt: h.admin_changed_at,
+    schedulable: h.state === 'up' && h.enabled === 1, dedicatedTo: h.dedicated_to, agent: h.agent_seen_at === null ? 'simulated' : 'agent',
+    servers, movingOut,
+  }
+}
+
+async function detail(db: Kysely<Schema>, host: Schema['hosts']): Promise<HostDetail> {
+  const on = await db
+    .selectFrom('servers')
+    .leftJoin('moves', 'moves.server_id', 'servers.id')
+    .select(['servers.id', 'servers.name', 'servers.project_id', 'servers.status', 'servers.task_state', 'servers.vcpus', 'servers.ram_mb', 'moves.source_host_id'])
+    .where('servers.host_id', '=', host.id)
+    .where('servers.in_recycle_bin', '=', 0)
+    .orderBy('servers.name')
+    .orderBy('servers.id')
+    .execute()
+  const leaving = await db
+    .selectFrom('moves')
+    .innerJoin('servers', 'servers.id', 'moves.server_id')
+    .select(['servers.id', 'servers.name', 'servers.project_id', 'servers.status', 'servers.task_state', 'moves.held_vcpus', 'moves.held_ram_mb'])
+    .where('moves.source_host_id', '=', host.id)
+    .whereRef('moves.target_host_id', '!=', 'moves.source_host_id')
+    .orderBy('servers.name')
+    .execute()
+  const serverList: HostServer[] = [
+    ...on.map((s) => ({
+      id: s.id, name: s.name, projectId: s.project_id, status: s.status, taskState: s.task_state, vcpus: s.vcpus, ramMb: s.ram_mb,
+      moving: s.source_host_id !== null && s.source_host_id !== host.id ? 'in' as const : null,
+    })),
+    ...leaving.map((s) => ({ id: s.id, name: s.name, projectId: s.project_id, status: s.status, taskState: s.task_state, vcpus: s.held_vcpus, ramMb: s.held_ram_mb, moving: 'out' as const })),
+  ]
+  return { ...toView(host, on.length, leaving.length), serverList }
 }

@@ -7,7 +7,9 @@ import { PlacementEngine, type PlacementOptions } from '../placement/engine.ts'
 import { DEFAULT_FILTERS } from '../placement/filters/index.ts'
 import { SCORES } from '../placement/scores/index.ts'
 import type { Database } from '../store/database.ts'
+import { FaultingDriver, FaultService } from './faults.ts'
 import { GroupService } from './groups.ts'
+import { HostMonitor } from './host-monitor.ts'
 import { HostService } from './hosts.ts'
 import { IdentityService } from './identity/index.ts'
 import type { SecretBox } from './identity/secrets.ts'
@@ -27,13 +29,18 @@ export interface Services {
   moves: ServerMoveService
   recycleBin: RecycleBinService
   hosts: HostService
+  /** Heartbeats, failure detection, evacuation, fencing, drains: started by the server process. */
+  hostMonitor: HostMonitor
   identity: IdentityService
+  /** Injected faults of the simulated hosts (admin API, `ECSD_FAULTS`, the host monitor's heartbeats). */
+  faults: FaultService
   config: Config
   metrics: Metrics
 }
 
 /**
- * Wires the services over a database; `driver` defaults to the simulated one. `placementEngine`
+ * Wires the services over a database; `driver` defaults to the simulated one behind the injected
+ * faults (a driver a test passes is used as it is). `placementEngine`
  * builds the engine from the options configured here (default: a plain `PlacementEngine`); tests
  * pass a subclass to stop a placement between choosing a host and claiming it.
  */
@@ -50,20 +57,32 @@ export function createServices(
     subsetSize: config.placement.subsetSize,
     logger: subsystem(logger, 'placement'),
   })
-  const jobs = new JobRunner(database, driver ?? new SimulatedDriver({ latencyMs: config.driverLatencyMs, disks: config.simulatedDisks }), subsystem(logger, 'jobs'), {
+  const faults = new FaultService(database, { logger: subsystem(logger, 'faults') })
+  const hostDriver = driver ?? new FaultingDriver(new SimulatedDriver({ latencyMs: config.driverLatencyMs, disks: config.simulatedDisks }), faults)
+  const jobs = new JobRunner(database, hostDriver, subsystem(logger, 'jobs'), {
     leaseMs: config.jobLeaseMs,
     sweepMs: config.jobSweepMs,
   })
   const deps = { database, placement, quotas: config.quotas }
+  const identity = new IdentityService(database, box, config.tokenTtlMs)
+  const moves = new ServerMoveService({ ...deps, jobs })
+  const hosts = new HostService(database, identity)
+  const hostMonitor = new HostMonitor(database, hosts, moves, faults, hostDriver, subsystem(logger, 'hosts'), {
+    downAfterMs: config.hostDownAfterMs,
+    intervalMs: config.jobSweepMs,
+    simulateHeartbeats: config.simulatedHeartbeats,
+  })
   return {
     ...deps,
     jobs,
     groups: new GroupService({ ...deps, jobs, logger: subsystem(logger, 'groups') }),
     servers: new ServerService({ ...deps, jobs }),
-    moves: new ServerMoveService({ ...deps, jobs }),
+    moves,
     recycleBin: new RecycleBinService({ ...deps, jobs }),
-    hosts: new HostService(database),
-    identity: new IdentityService(database, box, config.tokenTtlMs),
+    hosts,
+    hostMonitor,
+    identity,
+    faults,
     config,
     metrics,
   }

@@ -35,6 +35,7 @@ export const TASK_STATE_OF: Record<ServerOperation, readonly [TaskState, ...Task
   migrate: ['migrating'],
   redeploy: ['migrating'],
   revert: ['restoring'],
+  evacuate: ['rebuilding'],
 }
 
 /** The sub-job error code recorded when the driver fails an operation. */
@@ -50,6 +51,7 @@ const FAILURE_CODE: Record<ServerOperation, string> = {
   migrate: 'Ecs.0000',
   redeploy: 'Ecs.0000',
   revert: 'Ecs.0000',
+  evacuate: 'Ecs.0000',
 }
 
 type SubJob = Pick<JobTable, 'id' | 'parent_id' | 'operation' | 'server_id'>

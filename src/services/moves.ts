@@ -23,7 +23,7 @@ import { nowIso } from './time.ts'
 /** The columns of a server a move reads; the caller has locked the row. */
 export type MovingServer = Pick<
   Schema['servers'],
-  'id' | 'project_id' | 'host_id' | 'flavor_id' | 'vcpus' | 'ram_mb' | 'status' | 'power_state' | 'in_recycle_bin' | 'az' | 'task_state' | 'virtualization' | 'bin_group_id'
+  'id' | 'project_id' | 'host_id' | 'flavor_id' | 'vcpus' | 'ram_mb' | 'status' | 'power_state' | 'in_recycle_bin' | 'az' | 'task_state' | 'virtualization' | 'bin_group_id' | 'stranded'
 >
 
 /** A server locked for a move, with the group it is a member of. */
@@ -55,7 +55,7 @@ export interface MovePlan {
 /** How a move ended, as the driver reported it. */
 export type MoveOutcome = { ok: true } | { ok: false; code: string; reason: string }
 
-const SELECTED = ['id', 'project_id', 'host_id', 'flavor_id', 'vcpus', 'ram_mb', 'status', 'power_state', 'in_recycle_bin', 'az', 'task_state', 'virtualization', 'bin_group_id'] as const
+const SELECTED = ['id', 'project_id', 'host_id', 'flavor_id', 'vcpus', 'ram_mb', 'status', 'power_state', 'in_recycle_bin', 'az', 'task_state', 'virtualization', 'bin_group_id', 'stranded'] as const
 
 /**
  * Locks a server of the project for a move, in the lock order every writer uses: its group
@@ -219,12 +219,12 @@ export async function finishMove(db: Kysely<Schema>, move: MoveTable, outcome: M
     await db
       .updateTable('servers')
       .set({
-        status, task_state: null, power_state: powerOf(status, server.power_state), fault: null, updated_at: now,
+        status, task_state: null, power_state: powerOf(status, server.power_state), fault: null, stranded: null, updated_at: now,
         ...(prior.inRecycleBin ? { recycled_at: null, bin_expires_at: null, bin_group_id: null } : {}),
       })
       .where('id', '=', serverId)
       .execute()
-  } else if (move.on_failure === 'rollback') {
+  } else if (move.on_failure === 'rollback' || move.on_failure === 'strand') {
     const server = await db.selectFrom('servers').select(['project_id', 'vcpus', 'ram_mb']).where('id', '=', serverId).executeTakeFirstOrThrow()
     await release(db, { hostId: move.target_host_id, vcpus: move.claimed_vcpus, ramMb: move.claimed_ram_mb })
     const cores = prior.vcpus - server.vcpus
@@ -237,12 +237,15 @@ export async function finishMove(db: Kysely<Schema>, move: MoveTable, outcome: M
       await db.updateTable('server_group_members').set({ host_id: move.source_host_id }).where('server_id', '=', serverId).execute()
       await db.updateTable('group_host_holds').set({ host_id: move.source_host_id }).where('server_id', '=', serverId).where('kind', '=', 'member').execute()
     }
-    status = prior.status
+    // Stranded: back on the failed host it could not leave, in ERROR until capacity returns.
+    const strand = move.on_failure === 'strand'
+    status = strand ? 'ERROR' : prior.status
     await db
       .updateTable('servers')
       .set({
-        host_id: prior.hostId, flavor_id: prior.flavorId, vcpus: prior.vcpus, ram_mb: prior.ramMb, status, power_state: prior.powerState,
+        host_id: prior.hostId, flavor_id: prior.flavorId, vcpus: prior.vcpus, ram_mb: prior.ramMb, status, power_state: strand ? POWER_STATE.NOSTATE : prior.powerState,
         task_state: null, in_recycle_bin: prior.inRecycleBin ? 1 : 0, updated_at: now,
+        ...(strand ? { stranded: move.final_status, fault: JSON.stringify({ code: outcome.ok ? '' : outcome.code, message: outcome.ok ? '' : outcome.reason, created: now }) } : {}),
       })
       .where('id', '=', serverId)
       .execute()

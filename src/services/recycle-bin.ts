@@ -7,7 +7,7 @@ import { lockForUpdate, type Database } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
 import { lockProject } from './groups.ts'
 import { recordJob, TASK_STATE_OF, type JobRunner } from './jobs.ts'
-import { hostsHeldByGroup, memberCount } from './membership.ts'
+import { describeHolds, groupHolds, heldByGroup, memberCount, noGroupHolds } from './membership.ts'
 import { startMoves } from './moves.ts'
 import { nameContains, selectRecords, toRecord, type AcceptedJob, type ServerRecord } from './servers.ts'
 import { nowIso } from './time.ts'
@@ -116,26 +116,26 @@ export class RecycleBinService {
         : undefined
       const server = await this.lockBinned(db, dialect, projectId, serverId)
       let joinGroup: { id: string; distinct: boolean } | undefined
-      let held = new Set<string>()
+      let holds = noGroupHolds()
       if (group && server.bin_group_id === group.id) {
         const limit = this.deps.quotas.maxServerGroupMembers
         if ((await memberCount(db, group.id)) >= limit) throw groupMemberQuota(group.id, limit)
         joinGroup = { id: group.id, distinct: requiresDistinctHosts(group.policy as GroupPolicy) }
-        held = await hostsHeldByGroup(db, group.id)
+        holds = await groupHolds(db, group.id)
       }
-      const old = await db.selectFrom('hosts').select(['id', 'state', 'enabled', 'free_vcpus', 'free_ram_mb', 'dedicated_to']).where('id', '=', server.host_id).executeTakeFirstOrThrow()
+      const old = await db.selectFrom('hosts').select(['id', 'state', 'enabled', 'free_vcpus', 'free_ram_mb', 'dedicated_to', 'fault_domain']).where('id', '=', server.host_id).executeTakeFirstOrThrow()
       // The bin holds nothing on the old host, so it may have been dedicated to another project meanwhile.
       const oldStillOurs = old.dedicated_to === null || old.dedicated_to === projectId
-      const fitsOld = oldStillOurs && old.state === 'up' && old.enabled === 1 && old.free_vcpus >= server.vcpus && old.free_ram_mb >= server.ram_mb && !held.has(old.id)
+      const fitsOld = oldStillOurs && old.state === 'up' && old.enabled === 1 && old.free_vcpus >= server.vcpus && old.free_ram_mb >= server.ram_mb && !heldByGroup(holds, old)
       const targetHostId = fitsOld
         ? old.id
         : (await this.deps.placement.place(db, {
             vcpus: server.vcpus,
             ramMb: server.ram_mb,
             az: server.az,
-            groupHostIds: held,
+            ...holds,
             dedicatedTo: old.dedicated_to === projectId ? projectId : undefined,
-            subject: `ECS ${server.id} (revert from the recycle bin: ${server.vcpus} vCPU, ${server.ram_mb} MiB) in ${server.az}${joinGroup ? ` away from the ${held.size} hosts held by group ${joinGroup.id}` : ''}`,
+            subject: `ECS ${server.id} (revert from the recycle bin: ${server.vcpus} vCPU, ${server.ram_mb} MiB) in ${server.az}${joinGroup ? ` away from the ${describeHolds(holds)} held by group ${joinGroup.id}` : ''}`,
           })).id
       return startMoves(tx, this.deps.jobs, {
         projectId,
@@ -164,7 +164,7 @@ export class RecycleBinService {
   private async lockBinned(db: Kysely<Schema>, dialect: Database['dialect'], projectId: string, serverId: string) {
     const server = await lockForUpdate(
       db.selectFrom('servers')
-        .select(['id', 'project_id', 'host_id', 'flavor_id', 'vcpus', 'ram_mb', 'status', 'power_state', 'in_recycle_bin', 'az', 'task_state', 'virtualization', 'bin_group_id'])
+        .select(['id', 'project_id', 'host_id', 'flavor_id', 'vcpus', 'ram_mb', 'status', 'power_state', 'in_recycle_bin', 'az', 'task_state', 'virtualization', 'bin_group_id', 'stranded'])
         .where('id', '=', serverId)
         .where('project_id', '=', projectId),
       dialect,

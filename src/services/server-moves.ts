@@ -1,22 +1,23 @@
 import type { Kysely } from 'kysely'
 import type { Quotas } from '../config.ts'
 import {
-  batchResizeMismatch, flavorNotFound, flavorNotResizable, flavorNotSold, invalidParameter, migrateNeedsDedicatedHost,
+  EcsError, batchResizeMismatch, flavorNotFound, flavorNotResizable, flavorNotSold, invalidParameter, migrateNeedsDedicatedHost,
   sameDedicatedHost, sameFlavor, serverBusy, serverInRecycleBin, serverMustBeStopped, serverNotFound, serverWrongStatus,
   tooManyServersInBatch,
 } from '../domain/errors.ts'
 import { BATCH_RESIZE_JOB_TYPE, type ServerOperation } from '../domain/job.ts'
-import type { MoveKind, MoveReason } from '../domain/move.ts'
-import type { ServerStatus, TaskState } from '../domain/server.ts'
+import type { MoveFailure, MoveKind, MoveReason } from '../domain/move.ts'
+import { POWER_STATE, type ServerStatus, type TaskState } from '../domain/server.ts'
 import type { PlacementEngine } from '../placement/engine.ts'
 import type { HostCandidate } from '../placement/types.ts'
-import type { Database, Tx } from '../store/database.ts'
+import { lockForUpdate, type Database, type Tx } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
 import { lockProject } from './groups.ts'
 import type { JobRunner } from './jobs.ts'
-import { hostsHeldByGroup } from './membership.ts'
+import { describeHolds, groupHolds, noGroupHolds } from './membership.ts'
 import { lockServersForMove, startMoves, type LockedServer } from './moves.ts'
 import { assertDedicatedHost, checkQuota, DryRunPassed, type AcceptedJob } from './servers.ts'
+import { nowIso } from './time.ts'
 
 /** At most this many servers in one batch resize (the API's limit). */
 export const MAX_BATCH_RESIZE = 50
@@ -64,7 +65,12 @@ interface MoveIntent {
   dedicatedTo: string | undefined
   /** Leave the current host (redeploy, migration). */
   leave: boolean
+  /** What a failure leaves; default `rollback`. */
+  onFailure?: MoveFailure
 }
+
+/** What an evacuation attempt did. */
+export type EvacuationOutcome = 'moving' | 'stranded' | 'skipped'
 
 /**
  * The operations that change a server's host or size — resize, cold migration between dedicated
@@ -210,6 +216,86 @@ export class ServerMoveService {
     })
   }
 
+  /**
+   * Evacuates a server off a failed host (the host monitor calls it, on any replica): rebuilt on
+   * another host of its zone and tenancy that has room and that its group does not hold — the
+   * group row is locked, so two evacuees of one group never pick the same host — coming back as
+   * it was (running servers run again, stopped ones stay stopped). A server that no host can take
+   * is stranded: ERROR with the diagnosis as its fault, still a member, still on the failed host,
+   * until capacity returns; this also places stranded servers again, onto their own host if it is
+   * back. Idempotent: a server that is busy, or no longer on a down host nor stranded, is skipped.
+   */
+  async evacuate(serverId: string): Promise<EvacuationOutcome> {
+    const owner = await this.deps.database.db.selectFrom('servers').select('project_id').where('id', '=', serverId).executeTakeFirst()
+    if (!owner) return 'skipped'
+    let finalStatus: ServerStatus = 'SHUTOFF'
+    try {
+      await this.deps.database.transaction(async (tx) => {
+        const { db, dialect } = tx
+        const [locked] = await lockServersForMove(db, dialect, owner.project_id, [serverId])
+        const { server } = locked!
+        const host = await db.selectFrom('hosts').select(['state', 'enabled', 'dedicated_to']).where('id', '=', server.host_id).executeTakeFirstOrThrow()
+        if (server.in_recycle_bin === 1 || server.task_state !== null) throw new Skip()
+        if (host.state !== 'down' && server.stranded === null) throw new Skip()
+        finalStatus = (server.stranded as ServerStatus | null) ?? (server.status === 'ACTIVE' ? 'ACTIVE' : 'SHUTOFF')
+        await this.start(tx, owner.project_id, 'evacuate', [{
+          locked: locked!, reason: 'evacuate', kind: 'cold', flavor: flavorOf(server), statusDuring: 'REBUILD', taskState: 'rebuilding', finalStatus,
+          // A stranded server whose own host is back stays there.
+          stayIfRoom: host.state === 'up' && host.enabled === 1, dedicatedTo: host.dedicated_to ?? undefined, leave: false, onFailure: 'strand',
+        }])
+      })
+      return 'moving'
+    } catch (err) {
+      if (err instanceof Skip) return 'skipped'
+      if (!(err instanceof EcsError) || err.code !== 'Ecs.0319') throw err
+      return this.strand(serverId, finalStatus, err)
+    }
+  }
+
+  /**
+   * A drained host's server moves off it: live if it runs, cold if not (a server in ERROR comes
+   * back stopped), where placement chooses. Skipped when the server is busy or no longer there.
+   */
+  async drainOne(serverId: string, hostId: string): Promise<'moving' | 'skipped'> {
+    const owner = await this.deps.database.db.selectFrom('servers').select('project_id').where('id', '=', serverId).executeTakeFirst()
+    if (!owner) return 'skipped'
+    try {
+      await this.deps.database.transaction(async (tx) => {
+        const { db, dialect } = tx
+        const [locked] = await lockServersForMove(db, dialect, owner.project_id, [serverId])
+        const { server } = locked!
+        if (server.host_id !== hostId || server.in_recycle_bin === 1 || server.task_state !== null) throw new Skip()
+        const live = server.status === 'ACTIVE'
+        await this.start(tx, owner.project_id, 'migrate', [{
+          locked: locked!, reason: 'drain', kind: live ? 'live' : 'cold', flavor: flavorOf(server), statusDuring: 'MIGRATING', taskState: 'migrating',
+          finalStatus: live ? 'ACTIVE' : 'SHUTOFF', stayIfRoom: false, dedicatedTo: await dedicatedOwner(db, server.host_id), leave: true,
+        }])
+      })
+      return 'moving'
+    } catch (err) {
+      if (err instanceof Skip) return 'skipped'
+      throw err
+    }
+  }
+
+  /** Marks a server that no host could take as stranded, once (a later failed retry changes nothing). */
+  private async strand(serverId: string, finalStatus: ServerStatus, why: EcsError): Promise<'stranded'> {
+    await this.deps.database.transaction(async ({ db, dialect }) => {
+      const server = await lockForUpdate(db.selectFrom('servers').select(['stranded', 'task_state']).where('id', '=', serverId), dialect).executeTakeFirst()
+      if (!server || server.stranded !== null || server.task_state !== null) return
+      const now = nowIso()
+      await db
+        .updateTable('servers')
+        .set({
+          status: 'ERROR', power_state: POWER_STATE.NOSTATE, stranded: finalStatus, updated_at: now,
+          fault: JSON.stringify({ code: why.code, message: `evacuation found no host: ${why.message}`, created: now }),
+        })
+        .where('id', '=', serverId)
+        .execute()
+    })
+    return 'stranded'
+  }
+
   /** Runs `fn` in a write transaction; a dry run stops at the end and rolls everything back. */
   private async inTransaction(dryRun: boolean, fn: (tx: Tx) => Promise<AcceptedJob>): Promise<AcceptedJob> {
     try {
@@ -234,7 +320,7 @@ export class ServerMoveService {
       moves: intents.map((intent) => ({
         plan: {
           server: intent.locked.server, reason: intent.reason, kind: intent.kind, flavor: intent.flavor, currentGroup: intent.locked.group,
-          statusDuring: intent.statusDuring, taskState: intent.taskState, finalStatus: intent.finalStatus, onFailure: 'rollback',
+          statusDuring: intent.statusDuring, taskState: intent.taskState, finalStatus: intent.finalStatus, onFailure: intent.onFailure ?? 'rollback',
         },
         target: () => this.target(tx.db, intent),
       })),
@@ -251,19 +337,24 @@ export class ServerMoveService {
       const growR = Math.max(0, flavor.ramMb - server.ram_mb)
       if (host.state === 'up' && host.enabled === 1 && host.free_vcpus >= growV && host.free_ram_mb >= growR) return host.id
     }
-    const held = group ? await hostsHeldByGroup(db, group.id, server.id) : new Set<string>()
+    const holds = group ? await groupHolds(db, group.id, server.id) : noGroupHolds()
     const chosen: HostCandidate = await this.deps.placement.place(db, {
       vcpus: flavor.vcpus,
       ramMb: flavor.ramMb,
       az: server.az,
-      groupHostIds: held,
+      ...holds,
       dedicatedTo: intent.dedicatedTo,
       requestedHostId: intent.requestedHostId,
       ...(intent.leave ? { avoidHostIds: new Set([server.host_id]) } : {}),
-      subject: `ECS ${server.id} (${intent.reason}: ${flavor.vcpus} vCPU, ${flavor.ramMb} MiB) in ${server.az}${group ? ` away from the ${held.size} hosts held by group ${group.id}` : ''}`,
+      subject: `ECS ${server.id} (${intent.reason}: ${flavor.vcpus} vCPU, ${flavor.ramMb} MiB) in ${server.az}${group ? ` away from the ${describeHolds(holds)} held by group ${group.id}` : ''}`,
     })
     return chosen.id
   }
+}
+
+/** Thrown inside a transaction to leave it without a change: there was nothing to do. */
+class Skip extends Error {
+  override name = 'Skip'
 }
 
 /** The preconditions every move shares: not in the recycle bin, no job in progress. */

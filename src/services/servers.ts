@@ -15,7 +15,7 @@ import { FRESH_SERVER_COLUMNS } from '../store/tables/servers.ts'
 import { adjustUsage, claim } from './allocations.ts'
 import { findGroup, lockProject } from './groups.ts'
 import { recordJob, TASK_STATE_OF, type JobRunner } from './jobs.ts'
-import { hostsHeldByGroup, insertMemberships, memberCount } from './membership.ts'
+import { groupHolds, holdHost, insertMemberships, memberCount, noGroupHolds } from './membership.ts'
 import { nowIso } from './time.ts'
 
 /** At most this many servers in one create request (`count`). */
@@ -84,8 +84,9 @@ export class ServerService {
 
   /**
    * Creates `count` servers. Every server is placed before anything is written; with a group
-   * hint, each one excludes the hosts of the members before it, so the batch lands on distinct
-   * hosts or fails whole with `Ecs.0319`. A repeated `X-Client-Token` returns the first job.
+   * hint, each one excludes the hosts of the members before it (and, in a group that spreads
+   * over fault domains, their fault domains), so the batch lands on distinct hosts or fails whole
+   * with `Ecs.0319`. A repeated `X-Client-Token` returns the first job.
    */
   async create(projectId: string, input: CreateServersInput): Promise<AcceptedJob> {
     if (input.count > MAX_CREATE_COUNT) throw createCountExceeded(input.count, MAX_CREATE_COUNT)
@@ -119,7 +120,7 @@ export class ServerService {
       if (input.dedicatedHostId !== undefined) await assertDedicatedHost(db, projectId, input.dedicatedHostId)
       await this.checkInstanceQuota(db, projectId, input.count, flavor.vcpus * input.count, flavor.ram_mb * input.count)
 
-      let taken = new Set<string>()
+      let holds = noGroupHolds()
       let policy: GroupPolicy | undefined
       if (input.groupId !== undefined) {
         const group = await findGroup(db, projectId, input.groupId, dialect)
@@ -128,7 +129,7 @@ export class ServerService {
         if (flavor.virtualization !== 'kvm') throw serverNotKvm('(new)', flavor.id)
         const limit = this.deps.quotas.maxServerGroupMembers
         if ((await memberCount(db, group.id)) + input.count > limit) throw groupMemberQuota(group.id, limit)
-        taken = await hostsHeldByGroup(db, group.id)
+        holds = await groupHolds(db, group.id)
       }
 
       const now = nowIso()
@@ -139,7 +140,7 @@ export class ServerService {
           vcpus: flavor.vcpus,
           ramMb: flavor.ram_mb,
           az: input.availabilityZone,
-          groupHostIds: taken,
+          ...holds,
           ...(dedicated ? { dedicatedTo: projectId, requestedHostId: input.dedicatedHostId } : {}),
           subject: `server ${i + 1} of ${input.count} (${flavor.id}: ${flavor.vcpus} vCPU, ${flavor.ram_mb} MiB)${input.groupId ? ` in group ${input.groupId}` : ''}${dedicated ? ' on a dedicated host' : ''}`,
         })
@@ -156,7 +157,7 @@ export class ServerService {
           .execute()
         if (input.groupId !== undefined && policy !== undefined) {
           await insertMemberships(db, [{ groupId: input.groupId, serverId: id, hostId: host.id, distinctHost: requiresDistinctHosts(policy), createdAt: now }])
-          taken.add(host.id)
+          holdHost(holds, host)
         }
         serverIds.push(id)
       }

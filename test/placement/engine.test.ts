@@ -22,7 +22,7 @@ function mulberry32(seed: number): () => number {
   }
 }
 
-async function fleet(t: TestContext, dialect: Dialect, hosts: Array<{ name: string; az: string; free_vcpus: number; free_ram_mb: number; state?: string; enabled?: number; dedicated_to?: string | null }>) {
+async function fleet(t: TestContext, dialect: Dialect, hosts: Array<{ name: string; az: string; free_vcpus: number; free_ram_mb: number; state?: string; enabled?: number; dedicated_to?: string | null; fault_domain?: string | null }>) {
   const database = await openTestDatabase(t, { dialect })
   t.after(() => database.close())
   await database.migrate()
@@ -33,7 +33,7 @@ async function fleet(t: TestContext, dialect: Dialect, hosts: Array<{ name: stri
     await database.db.insertInto('hosts').values(hosts.slice(i, i + 1000).map((h) => ({
       id: h.name, name: h.name, az: h.az, vcpus: 32, ram_mb: 131072, cpu_allocation_ratio: 1, ram_allocation_ratio: 1,
       free_vcpus: h.free_vcpus, free_ram_mb: h.free_ram_mb, state: h.state ?? 'up', enabled: h.enabled ?? 1, created_at: now,
-      ...NEW_HOST_COLUMNS, dedicated_to: h.dedicated_to ?? null, admin_state: (h.enabled ?? 1) === 1 ? 'enabled' : 'disabled',
+      ...NEW_HOST_COLUMNS, dedicated_to: h.dedicated_to ?? null, fault_domain: h.fault_domain ?? null, admin_state: (h.enabled ?? 1) === 1 ? 'enabled' : 'disabled',
     }))).execute()
   }
   return database
@@ -84,6 +84,28 @@ for (const dialect of DIALECTS) describe(`placement engine on ${dialect}`, () =>
     assert.equal((await engine.place(database.db, request({ az: undefined, groupHostIds: new Set(['a', 'f']) }))).name, 'e', 'no zone: any zone')
   })
 
+  test('fault-domain spread keeps out the racks of the other members; a host without a rack is its own', async (t) => {
+    const database = await fleet(t, dialect, [
+      { name: 'a', az: 'az1', free_vcpus: 32, free_ram_mb: 131072, fault_domain: 'rack-1' },
+      { name: 'b', az: 'az1', free_vcpus: 32, free_ram_mb: 131072, fault_domain: 'rack-1' },
+      { name: 'c', az: 'az1', free_vcpus: 32, free_ram_mb: 131072, fault_domain: 'rack-2' },
+      { name: 'd', az: 'az1', free_vcpus: 32, free_ram_mb: 131072, fault_domain: null },
+      { name: 'e', az: 'az1', free_vcpus: 32, free_ram_mb: 131072, fault_domain: null },
+    ])
+    const engine = new PlacementEngine({ filters: DEFAULT_FILTERS, score: spreadScore, subsetSize: 1 })
+    const spreading = request({ groupHostIds: new Set(['a', 'd']), groupFaultDomains: new Set(['rack-1']) })
+    const candidates = (await engine.candidateQuery(database.db, spreading).execute()).map((h) => h.name).sort()
+    assert.deepEqual(candidates, ['c', 'e'], 'not b (rack-1 is used), not d (held, its own domain)')
+    assert.ok(candidates.includes((await engine.place(database.db, spreading)).name))
+    assert.equal((await engine.place(database.db, request({ groupHostIds: new Set(['a']) }))).name, 'b', 'a group that does not spread may use rack-1 again')
+    await assert.rejects(engine.place(database.db, request({ groupHostIds: new Set(['a', 'c', 'd', 'e']), groupFaultDomains: new Set(['rack-1', 'rack-2']) })), (err: unknown) => {
+      assert.ok(err instanceof EcsError)
+      assert.equal(err.code, 'Ecs.0319')
+      assert.match(err.message, /AntiAffinity\(4 hosts used by other members\): 1 → FaultDomainSpread\(2 fault domains used by other members\): 0/)
+      return true
+    })
+  })
+
   test('the SQL candidate query and the pure filters agree on random fleets and requests', async (t) => {
     const seed = Number(process.env.ECSD_TEST_SEED ?? Date.now() % 100000)
     const random = mulberry32(seed)
@@ -95,15 +117,21 @@ for (const dialect of DIALECTS) describe(`placement engine on ${dialect}`, () =>
       state: random() < 0.1 ? 'down' : 'up',
       enabled: random() < 0.1 ? 0 : 1,
       dedicated_to: random() < 0.15 ? (random() < 0.5 ? 'p1' : 'p2') : null,
+      fault_domain: random() < 0.2 ? null : `rack-${1 + Math.floor(random() * 5)}`,
     }))
     const database = await fleet(t, dialect, hosts)
-    const rows = await database.db.selectFrom('hosts').select(['id', 'name', 'az', 'vcpus', 'ram_mb', 'free_vcpus', 'free_ram_mb', 'state', 'enabled', 'dedicated_to']).execute()
+    const rows = await database.db.selectFrom('hosts').select(['id', 'name', 'az', 'vcpus', 'ram_mb', 'free_vcpus', 'free_ram_mb', 'state', 'enabled', 'dedicated_to', 'fault_domain']).execute()
     for (let i = 0; i < 100; i++) {
+      const groupHostIds = new Set(rows.filter(() => random() < 0.3).map((r) => r.id))
+      // A spreading group holds the racks of its held hosts; sometimes only those without a rack.
+      const spread = random() < 0.5
+      const heldRacks = rows.filter((r) => groupHostIds.has(r.id) && r.fault_domain !== null && random() < 0.8).map((r) => r.fault_domain!)
       const req = request({
         vcpus: 1 + Math.floor(random() * 4),
         ramMb: (1 + Math.floor(random() * 4)) * 1024,
         az: random() < 0.2 ? undefined : random() < 0.5 ? 'az1' : 'az2',
-        groupHostIds: new Set(rows.filter(() => random() < 0.3).map((r) => r.id)),
+        groupHostIds,
+        groupFaultDomains: spread ? new Set(heldRacks) : undefined,
         dedicatedTo: random() < 0.3 ? 'p1' : undefined,
         requestedHostId: random() < 0.2 ? rows[Math.floor(random() * rows.length)]!.id : undefined,
         avoidHostIds: random() < 0.3 ? new Set(rows.filter(() => random() < 0.2).map((r) => r.id)) : undefined,
@@ -124,12 +152,15 @@ for (const dialect of DIALECTS) describe(`placement engine on ${dialect}`, () =>
       // A fleet large enough that PostgreSQL's planner prefers the index on its own merits.
       const hosts = Array.from({ length: dialect === 'postgres' ? 20_000 : 0 }, (_, i) => ({
         name: `h${i}`, az: i % 2 === 0 ? 'az1' : 'az2', free_vcpus: i % 33, free_ram_mb: (i % 129) * 1024, enabled: i % 50 === 0 ? 0 : 1,
+        fault_domain: i % 7 === 0 ? null : `rack-${i % 40}`,
       }))
       const database = await fleet(t, dialect, hosts)
       if (dialect === 'postgres') await sql`analyze hosts`.execute(database.db)
-      for (const score of [spreadScore, packScore]) {
+      // An ordinary group, and one that spreads over fault domains: its predicate is checked on
+      // the rows the index walk yields, never a reason to leave the index.
+      for (const [score, groupFaultDomains] of [[spreadScore, undefined], [packScore, undefined], [spreadScore, new Set(['rack-2', 'rack-4'])], [packScore, new Set(['rack-2', 'rack-4'])]] as const) {
         const engine = new PlacementEngine({ filters: DEFAULT_FILTERS, score, subsetSize: 3 })
-        const compiled = engine.candidateQuery(database.db, request({ az, groupHostIds: new Set(['h2', 'h4']) })).compile()
+        const compiled = engine.candidateQuery(database.db, request({ az, groupHostIds: new Set(['h2', 'h4']), groupFaultDomains })).compile()
         const plan = dialect === 'sqlite'
           ? (await database.db.executeQuery<{ detail: string }>({ ...compiled, sql: `explain query plan ${compiled.sql}` })).rows.map((r) => r.detail).join('\n')
           : (await database.db.executeQuery<{ 'QUERY PLAN': string }>({ ...compiled, sql: `explain ${compiled.sql}` })).rows.map((r) => r['QUERY PLAN']).join('\n')

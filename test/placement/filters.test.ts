@@ -3,6 +3,7 @@ import { describe, test } from 'node:test'
 import { antiAffinityFilter } from '../../src/placement/filters/anti-affinity.ts'
 import { availabilityZoneFilter } from '../../src/placement/filters/availability-zone.ts'
 import { capacityFilter } from '../../src/placement/filters/capacity.ts'
+import { faultDomainSpreadFilter } from '../../src/placement/filters/fault-domain-spread.ts'
 import { hostStateFilter } from '../../src/placement/filters/host-state.ts'
 import { differentHostFilter, requestedHostFilter } from '../../src/placement/filters/requested-host.ts'
 import { tenancyFilter } from '../../src/placement/filters/tenancy.ts'
@@ -10,7 +11,7 @@ import { packScore, spreadScore } from '../../src/placement/scores/index.ts'
 import type { HostCandidate, HostFilter, PlacementRequest } from '../../src/placement/types.ts'
 
 export function fakeHost(over: Partial<HostCandidate> = {}): HostCandidate {
-  return { id: 'h1', name: 'h1', az: 'az1', vcpus: 32, ram_mb: 131072, free_vcpus: 32, free_ram_mb: 131072, state: 'up', enabled: 1, dedicated_to: null, ...over }
+  return { id: 'h1', name: 'h1', az: 'az1', vcpus: 32, ram_mb: 131072, free_vcpus: 32, free_ram_mb: 131072, state: 'up', enabled: 1, dedicated_to: null, fault_domain: null, ...over }
 }
 
 export function fakeRequest(over: Partial<PlacementRequest> = {}): PlacementRequest {
@@ -40,6 +41,12 @@ const cases: Array<{ name: string; filter: HostFilter; host: Partial<HostCandida
   { name: 'no host named', filter: requestedHostFilter, host: {}, req: {}, passes: true },
   { name: 'the host being left', filter: differentHostFilter, host: { id: 'h1' }, req: { avoidHostIds: new Set(['h1']) }, passes: false },
   { name: 'another host than the one being left', filter: differentHostFilter, host: { id: 'h2' }, req: { avoidHostIds: new Set(['h1']) }, passes: true },
+  { name: 'a fault domain no other member uses', filter: faultDomainSpreadFilter, host: { fault_domain: 'rack-3' }, req: { groupHostIds: new Set(['h2', 'h3']), groupFaultDomains: new Set(['rack-1', 'rack-2']) }, passes: true },
+  { name: 'a fault domain another member uses', filter: faultDomainSpreadFilter, host: { fault_domain: 'rack-2' }, req: { groupHostIds: new Set(['h2', 'h3']), groupFaultDomains: new Set(['rack-1', 'rack-2']) }, passes: false },
+  { name: 'a host without a fault domain is its own', filter: faultDomainSpreadFilter, host: { id: 'h1', fault_domain: null }, req: { groupHostIds: new Set(['h2']), groupFaultDomains: new Set(['rack-1']) }, passes: true },
+  { name: 'a held host without a fault domain', filter: faultDomainSpreadFilter, host: { id: 'h2', fault_domain: null }, req: { groupHostIds: new Set(['h2']), groupFaultDomains: new Set() }, passes: false },
+  { name: 'a group that does not spread', filter: faultDomainSpreadFilter, host: { id: 'h2', fault_domain: 'rack-1' }, req: { groupHostIds: new Set(['h2']) }, passes: true },
+  { name: 'the first member of a spreading group', filter: faultDomainSpreadFilter, host: { fault_domain: 'rack-1' }, req: { groupFaultDomains: new Set() }, passes: true },
 ]
 
 describe('filters (pure)', () => {
@@ -56,6 +63,8 @@ describe('filters (pure)', () => {
     assert.equal(tenancyFilter.describe(req), 'Tenancy(shared pool)')
     assert.equal(requestedHostFilter.describe(req), undefined, 'a filter with nothing to say is left out')
     assert.equal(requestedHostFilter.describe(fakeRequest({ requestedHostId: 'h9' })), 'RequestedHost(h9)')
+    assert.equal(faultDomainSpreadFilter.describe(req), undefined, 'a group that does not spread has no fault-domain line')
+    assert.equal(faultDomainSpreadFilter.describe(fakeRequest({ groupHostIds: new Set(['a', 'b']), groupFaultDomains: new Set(['rack-1', 'rack-2']) })), 'FaultDomainSpread(2 fault domains used by other members)')
   })
 })
 

@@ -46,5 +46,67 @@ for (const dialect of DIALECTS) {
         /foreign key|FOREIGN KEY/,
       )
     })
+
+    test('two holds of one anti-affinity group on one host: a member hold and a move-source hold, or two member holds', async (t) => {
+      const { app, database } = await buildTestApp(t, { dialect })
+      const { db } = database
+      const g = await createGroup(app)
+      const [a, b] = await createServers(app, { count: 2, 'os:scheduler_hints': { group: g } })
+      const holdOf = (server: string) => db.selectFrom('group_host_holds').select('host_id').where('server_id', '=', server).where('kind', '=', 'member').executeTakeFirstOrThrow()
+      const aHost = (await holdOf(a!)).host_id
+      const bHost = (await holdOf(b!)).host_id
+      const distinct = /group_host_holds_distinct|UNIQUE constraint failed: group_host_holds\.group_id, group_host_holds\.host_id/
+      // b moving away from a's host while a is on it.
+      await assert.rejects(db.insertInto('group_host_holds').values({ group_id: g, server_id: b!, host_id: aHost, kind: 'move-source', distinct_host: 1 }).execute(), distinct)
+      // b's own hold following it onto a's host.
+      await assert.rejects(db.updateTable('group_host_holds').set({ host_id: aHost }).where('server_id', '=', b!).where('kind', '=', 'member').execute(), distinct)
+      // The same move-source hold on a host the group does not hold is accepted: the index, not the row, refused it.
+      const free = await db.selectFrom('hosts').select('id').where('id', 'not in', [aHost, bHost]).limit(1).executeTakeFirstOrThrow()
+      await db.insertInto('group_host_holds').values({ group_id: g, server_id: b!, host_id: free.id, kind: 'move-source', distinct_host: 1 }).execute()
+      // And now another member cannot be placed on that host either.
+      await assert.rejects(db.updateTable('group_host_holds').set({ host_id: free.id }).where('server_id', '=', a!).where('kind', '=', 'member').execute(), distinct)
+    })
+
+    test('a group hold whose membership does not exist; a hold goes with its membership', async (t) => {
+      const { app, database } = await buildTestApp(t, { dialect })
+      const { db } = database
+      const g = await createGroup(app)
+      const [member] = await createServers(app, { 'os:scheduler_hints': { group: g } })
+      const [outsider] = await createServers(app)
+      const host = await db.selectFrom('hosts').select('id').limit(1).executeTakeFirstOrThrow()
+      const fk = /group_host_holds_member|FOREIGN KEY constraint failed/
+      await assert.rejects(db.insertInto('group_host_holds').values({ group_id: g, server_id: outsider!, host_id: host.id, kind: 'move-source', distinct_host: 1 }).execute(), fk)
+      await assert.rejects(db.insertInto('group_host_holds').values({ group_id: 'no-such-group', server_id: member!, host_id: host.id, kind: 'move-source', distinct_host: 1 }).execute(), fk)
+      await assert.rejects(
+        db.insertInto('group_host_holds').values({ group_id: g, server_id: member!, host_id: host.id, kind: 'elsewhere', distinct_host: 1 }).execute(),
+        /group_host_holds_kind|CHECK constraint failed/,
+      )
+      await db.deleteFrom('server_group_members').where('server_id', '=', member!).execute()
+      assert.deepEqual(await db.selectFrom('group_host_holds').select('server_id').where('server_id', '=', member!).execute(), [], 'the hold went with the membership')
+    })
+
+    test('a second move of a server already moving', async (t) => {
+      const { app, database } = await buildTestApp(t, { dialect })
+      const { db } = database
+      const [a] = await createServers(app)
+      const server = await db.selectFrom('servers').select(['host_id', 'vcpus', 'ram_mb']).where('id', '=', a!).executeTakeFirstOrThrow()
+      const job = await db.selectFrom('jobs').select('id').where('server_id', '=', a!).executeTakeFirstOrThrow()
+      const targets = await db.selectFrom('hosts').select('id').where('id', '!=', server.host_id).limit(2).execute()
+      const move = (target: string) => ({
+        id: crypto.randomUUID(), server_id: a!, job_id: job.id, reason: 'migrate', kind: 'cold', group_id: null, source_host_id: server.host_id,
+        target_host_id: target, held_vcpus: server.vcpus, held_ram_mb: server.ram_mb, claimed_vcpus: server.vcpus, claimed_ram_mb: server.ram_mb,
+        prior: '{}', final_status: 'ACTIVE', on_failure: 'rollback', created_at: new Date().toISOString(),
+      })
+      await db.insertInto('moves').values(move(targets[0]!.id)).execute()
+      await assert.rejects(db.insertInto('moves').values(move(targets[1]!.id)).execute(), /moves_server_id|UNIQUE constraint failed: moves\.server_id/)
+      await assert.rejects(
+        db.insertInto('moves').values({ ...move(targets[1]!.id), server_id: 'no-such-server' }).execute(),
+        /foreign key|FOREIGN KEY/,
+      )
+      await assert.rejects(
+        db.updateTable('moves').set({ held_vcpus: -1 }).where('server_id', '=', a!).execute(),
+        /moves_amounts_not_negative|CHECK constraint failed/,
+      )
+    })
   })
 }

@@ -1,12 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { adminOnly, EcsError, invalidParameter } from '../../domain/errors.ts'
+import { FAULT_MODES, FAULT_STEPS, MAX_FAULT_REASON_LENGTH, type Fault } from '../../domain/fault.ts'
 import { audit } from '../../services/audit.ts'
-import type { HostView } from '../../services/hosts.ts'
 import { IdentityError, type CredentialInfo } from '../../services/identity/index.ts'
 import type { Services } from '../../services/index.ts'
 import { authenticate } from '../auth/authenticate.ts'
 import { unstorableText } from '../json.ts'
+import { hostAdminRoutes } from './hosts.ts'
 
 const ProjectParams = Type.Object({ project_id: Type.String({ maxLength: 64 }) }, { additionalProperties: false })
 const CreateProject = Type.Object(
@@ -32,11 +33,6 @@ const CreateUser = Type.Object(
   { additionalProperties: false },
 )
 
-const HostParams = Type.Object({ host_name: Type.String({ minLength: 1, maxLength: 255 }) }, { additionalProperties: false })
-const UpdateHost = Type.Object(
-  { host: Type.Object({ dedicated_to: Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()]) }, { additionalProperties: false }) },
-  { additionalProperties: false },
-)
 const ServerParams = Type.Object({ server_id: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false })
 const OperatorMigrate = Type.Object(
   {
@@ -48,12 +44,26 @@ const OperatorMigrate = Type.Object(
   { additionalProperties: false },
 )
 
-/** A host as the admin API shows it. */
-function hostBody(h: HostView) {
-  return {
-    id: h.id, name: h.name, availability_zone: h.az, state: h.state, enabled: h.enabled, vcpus: h.vcpus, ram_mb: h.ramMb,
-    free_vcpus: h.freeVcpus, free_ram_mb: h.freeRamMb, dedicated_to: h.dedicatedTo,
-  }
+const FaultParams = Type.Object({ fault_id: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false })
+const CreateFault = Type.Object(
+  {
+    fault: Type.Object(
+      {
+        host: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+        step: Type.Enum([...FAULT_STEPS]),
+        mode: Type.Enum([...FAULT_MODES]),
+        probability: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1 })),
+        reason: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_FAULT_REASON_LENGTH })),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+)
+
+/** An injected fault as the admin API shows it; `host` null: every host. */
+function faultBody(f: Fault) {
+  return { id: f.id, host: f.hostName, step: f.step, mode: f.mode, probability: f.probability, reason: f.reason, created_at: f.createdAt }
 }
 
 /** Credentials as the admin API lists them (Huawei IAM's field names); never the secret. */
@@ -94,13 +104,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
   /** Every invariant checked against the database; 200 with the list (empty when all hold). */
   app.get('/audit', async () => ({ violations: await audit(services.database.db) }))
 
-  /** The host inventory with free capacity. */
-  app.get('/hosts', async () => ({ hosts: (await services.hosts.list()).map(hostBody) }))
-
-  /** Dedicates a host to a project (`dedicated_to`), or gives it back to the shared pool (null). */
-  app.put('/hosts/:host_name', { schema: { params: HostParams, body: UpdateHost } }, async (req) => ({
-    host: hostBody(await services.hosts.setDedication(req.params.host_name, req.body.host.dedicated_to)),
-  }))
+  await app.register(hostAdminRoutes, { services })
 
   /**
    * An operator's migration of any server: `live` keeps it running (it must be ACTIVE); `host`
@@ -110,6 +114,21 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     const { live, host } = req.body.migrate
     const accepted = await services.moves.operatorMigrate(req.params.server_id, { live: live ?? false, hostName: host })
     return { job_id: accepted.jobId }
+  })
+
+  /** The injected faults of the simulated hosts, oldest first. */
+  app.get('/faults', async () => ({ faults: (await services.faults.list()).map(faultBody) }))
+
+  /** Injects a fault: the matching steps of every replica fail or stall from within a second on. */
+  app.post('/faults', { schema: { body: CreateFault } }, async (req, reply) => {
+    const fault = await services.faults.add(req.body.fault)
+    return reply.code(201).send({ fault: faultBody(fault) })
+  })
+
+  /** Removes a fault; the steps it stalls go ahead. */
+  app.delete('/faults/:fault_id', { schema: { params: FaultParams } }, async (req, reply) => {
+    await services.faults.remove(req.params.fault_id)
+    return reply.code(204).send()
   })
 
   app.get('/projects', async () => ({ projects: (await identity.listProjects()).map((p) => ({ id: p.id, name: p.name, created_at: p.createdAt })) }))

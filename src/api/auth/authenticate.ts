@@ -65,7 +65,7 @@ async function authenticateCaller(identity: IdentityService, req: FastifyRequest
     throw signatureRejected(lockedUntil ? `${check.reason}; too many failures, ${mask(parsed.accessKey)} is locked until ${lockedUntil}` : check.reason)
   }
   if (credential.recentFailures > 0) await identity.recordSuccess(parsed.accessKey)
-  return { accessKey: parsed.accessKey, projectId: credential.projectId, admin: credential.admin }
+  return { accessKey: parsed.accessKey, projectId: credential.projectId, admin: credential.admin, ...(credential.hostId === undefined ? {} : { hostId: credential.hostId }) }
 }
 
 function describe(p: Principal): string {

@@ -11,12 +11,12 @@ export const groupRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
   const { groups } = services
 
   app.post('/cloudservers/os-server-groups', { schema: { params: ProjectParams, body: CreateGroupBody } }, async (req) => {
-    const { name, policies } = req.body.server_group
+    const { name, policies, fault_domain } = req.body.server_group
     const policy = policies[0]
     if (policy !== 'anti-affinity') {
       throw invalidParameter(`server_group.policies: "${String(policy)}" is not supported; ECS groups support only "anti-affinity"`)
     }
-    return { server_group: groupBody(await groups.create(projectOf(req), name, policy)) }
+    return { server_group: groupBody(await groups.create(projectOf(req), name, policy, fault_domain?.spread === true)) }
   })
 
   app.get('/cloudservers/os-server-groups', { schema: { params: ProjectParams, querystring: ListGroupsQuery } }, async (req) => {

@@ -21,7 +21,12 @@ function seconds(iso: string): string {
 
 /** An ECS group as create/show/list return it. */
 export function groupBody(g: GroupView) {
-  return { id: g.id, name: g.name, policies: [g.policy], members: g.members, metadata: {} }
+  return {
+    id: g.id, name: g.name, policies: [g.policy], members: g.members, metadata: {},
+    // Only for groups that spread over fault domains, in the shape Huawei's show-group answer
+    // has (golangsdk's FaultDomainInfo); other groups keep exactly the SDK's documented fields.
+    ...(g.faultDomains === undefined ? {} : { fault_domain: { fault_domain_names: g.faultDomains } }),
+  }
 }
 
 /** `hostId` as Nova derives it: sha224 of project id + host name, so it differs per project. */

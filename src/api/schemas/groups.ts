@@ -7,13 +7,19 @@ export const GroupParams = Type.Object(
   { additionalProperties: false },
 )
 
-/** `POST …/os-server-groups`. The policy value is checked by the handler, to name the one supported. */
+/**
+ * `POST …/os-server-groups`. The policy value is checked by the handler, to name the one supported.
+ * `fault_domain` is an ecsd extension (docs/compatibility.md): `{"spread": true}` also spreads the
+ * members over fault domains; it has no other form, so a client never believes it asked for
+ * something ecsd does not do.
+ */
 export const CreateGroupBody = Type.Object(
   {
     server_group: Type.Object(
       {
         name: Type.String({ minLength: 1, maxLength: GROUP_NAME_MAX }),
         policies: Type.Array(Type.String(), { minItems: 1, maxItems: 1 }),
+        fault_domain: Type.Optional(Type.Object({ spread: Type.Literal(true) }, { additionalProperties: false })),
       },
       { additionalProperties: false },
     ),

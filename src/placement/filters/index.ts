@@ -2,6 +2,7 @@ import type { HostFilter } from '../types.ts'
 import { antiAffinityFilter } from './anti-affinity.ts'
 import { availabilityZoneFilter } from './availability-zone.ts'
 import { capacityFilter } from './capacity.ts'
+import { faultDomainSpreadFilter } from './fault-domain-spread.ts'
 import { hostStateFilter } from './host-state.ts'
 import { differentHostFilter, requestedHostFilter } from './requested-host.ts'
 import { tenancyFilter } from './tenancy.ts'
@@ -18,4 +19,5 @@ export const DEFAULT_FILTERS: readonly HostFilter[] = [
   differentHostFilter,
   capacityFilter,
   antiAffinityFilter,
+  faultDomainSpreadFilter,
 ]

@@ -16,6 +16,11 @@ export interface Principal {
   projectId: string
   /** An operator credential or user, allowed on /admin routes. */
   admin: boolean
+  /**
+   * Set for a host agent's credential: the host it may report for, and nothing else (its
+   * `projectId` is empty, so no project's path accepts it, and it is not an operator).
+   */
+  hostId?: string
 }
 
 /** A credential as listed: never its secret. */
@@ -38,7 +43,7 @@ export type CredentialLookup =
   | { kind: 'unknown' }
   | { kind: 'revoked' }
   | { kind: 'locked'; until: string }
-  | { kind: 'active'; secretKey: string; projectId: string; admin: boolean; recentFailures: number }
+  | { kind: 'active'; secretKey: string; projectId: string; admin: boolean; recentFailures: number; hostId?: string }
 
 /** Thrown for identity requests that cannot be carried out; the message is for the caller. */
 export class IdentityError extends Error {
@@ -138,12 +143,39 @@ export class IdentityService {
       .select(['c.secret_key', 'c.project_id', 'c.admin', 'c.revoked_at', 'f.locked_until', 'f.consecutive'])
       .where('c.access_key', '=', accessKey)
       .executeTakeFirst()
-    if (!row) return { kind: 'unknown' }
+    if (!row) return this.lookupHostCredential(accessKey, now)
     if (row.revoked_at !== null) return { kind: 'revoked' }
     if (row.locked_until !== null && row.locked_until > now.toISOString()) return { kind: 'locked', until: row.locked_until }
     const secretKey = this.box.open(row.secret_key, accessKey)
     if (secretKey === undefined) throw new Error(`credential ${accessKey} cannot be decrypted with this master key`)
     return { kind: 'active', secretKey, projectId: row.project_id, admin: row.admin === 1, recentFailures: row.consecutive ?? 0 }
+  }
+
+  /** A host agent's access key, looked up as a tenant's would be (sealed secret, lock-out). */
+  private async lookupHostCredential(accessKey: string, now: Date): Promise<CredentialLookup> {
+    const row = await this.database.db
+      .selectFrom('host_credentials as c')
+      .leftJoin('auth_failures as f', 'f.access_key', 'c.access_key')
+      .select(['c.secret_key', 'c.host_id', 'c.revoked_at', 'f.locked_until', 'f.consecutive'])
+      .where('c.access_key', '=', accessKey)
+      .executeTakeFirst()
+    if (!row) return { kind: 'unknown' }
+    if (row.revoked_at !== null) return { kind: 'revoked' }
+    if (row.locked_until !== null && row.locked_until > now.toISOString()) return { kind: 'locked', until: row.locked_until }
+    const secretKey = this.box.open(row.secret_key, accessKey)
+    if (secretKey === undefined) throw new Error(`host credential ${accessKey} cannot be decrypted with this master key`)
+    return { kind: 'active', secretKey, projectId: '', admin: false, recentFailures: row.consecutive ?? 0, hostId: row.host_id }
+  }
+
+  /**
+   * Issues the one credential of a host's agent inside the caller's transaction (the one that
+   * adds the host); the secret is returned once and stored only sealed.
+   */
+  async issueHostCredential(db: Database['db'], hostId: string): Promise<{ accessKey: string; secretKey: string }> {
+    const accessKey = `HOST${randomString(AK_ALPHABET, 16)}`
+    const secretKey = randomString(SK_ALPHABET, 40)
+    await db.insertInto('host_credentials').values({ access_key: accessKey, host_id: hostId, secret_key: this.box.seal(secretKey, accessKey), created_at: nowIso(), revoked_at: null }).execute()
+    return { accessKey, secretKey }
   }
 
   /**

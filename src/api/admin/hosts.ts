@@ -1,0 +1,120 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { HOST_NAME_PATTERN } from '../../domain/host.ts'
+import type { HostDetail, HostServer, HostView } from '../../services/hosts.ts'
+import type { Services } from '../../services/index.ts'
+
+const HostParams = Type.Object({ host_name: Type.String({ minLength: 1, maxLength: 255 }) }, { additionalProperties: false })
+const Reason = Type.String({ minLength: 1, maxLength: 255 })
+const FaultDomain = Type.String({ minLength: 1, maxLength: 64 })
+const ProjectId = Type.String({ minLength: 1, maxLength: 64 })
+
+const AddHost = Type.Object(
+  {
+    host: Type.Object(
+      {
+        name: Type.String({ pattern: HOST_NAME_PATTERN }),
+        availability_zone: Type.String({ minLength: 1, maxLength: 255 }),
+        vcpus: Type.Integer({ minimum: 1, maximum: 100_000 }),
+        ram_mb: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
+        fault_domain: Type.Optional(FaultDomain),
+        dedicated_to: Type.Optional(ProjectId),
+        cpu_allocation_ratio: Type.Optional(Type.Number({ minimum: 0.1, maximum: 64 })),
+        ram_allocation_ratio: Type.Optional(Type.Number({ minimum: 0.1, maximum: 4 })),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+)
+
+const UpdateHost = Type.Object(
+  {
+    host: Type.Object(
+      {
+        dedicated_to: Type.Optional(Type.Union([ProjectId, Type.Null()])),
+        fault_domain: Type.Optional(Type.Union([FaultDomain, Type.Null()])),
+      },
+      { additionalProperties: false, minProperties: 1 },
+    ),
+  },
+  { additionalProperties: false },
+)
+
+const Empty = Type.Object({}, { additionalProperties: false })
+
+/** `POST /admin/hosts/{name}/action`: exactly one of the host actions. */
+const HostAction = Type.Object(
+  {
+    disable: Type.Optional(Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false })),
+    enable: Type.Optional(Empty),
+    drain: Type.Optional(Empty),
+    fail: Type.Optional(Empty),
+  },
+  { additionalProperties: false, minProperties: 1, maxProperties: 1 },
+)
+
+/** A host as the admin API shows it. */
+export function hostBody(h: HostView) {
+  return {
+    id: h.id, name: h.name, availability_zone: h.az, fault_domain: h.faultDomain,
+    vcpus: h.vcpus, ram_mb: h.ramMb, cpu_allocation_ratio: h.cpuAllocationRatio, ram_allocation_ratio: h.ramAllocationRatio,
+    capacity: { vcpus: h.capacityVcpus, ram_mb: h.capacityRamMb },
+    used: { vcpus: h.usedVcpus, ram_mb: h.usedRamMb },
+    free_vcpus: h.freeVcpus, free_ram_mb: h.freeRamMb,
+    state: h.state, state_changed_at: h.stateChangedAt, last_heartbeat_at: h.lastHeartbeatAt,
+    admin_state: h.adminState, admin_reason: h.adminReason, admin_changed_at: h.adminChangedAt,
+    enabled: h.adminState === 'enabled', schedulable: h.schedulable, dedicated_to: h.dedicatedTo, agent: h.agent,
+    servers: h.servers, moving_out: h.movingOut,
+  }
+}
+
+function serverBody(s: HostServer) {
+  return { id: s.id, name: s.name, project_id: s.projectId, status: s.status, task_state: s.taskState, vcpus: s.vcpus, ram_mb: s.ramMb, moving: s.moving }
+}
+
+function detailBody(h: HostDetail) {
+  return { ...hostBody(h), server_list: h.serverList.map(serverBody) }
+}
+
+/**
+ * Hosts as operators manage them, under /admin (admin credentials only; the hook is the admin
+ * plugin's): list, show, add (answers the agent credential, once), change dedication and fault
+ * domain, disable, enable, drain, declare failed, remove.
+ */
+export const hostAdminRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  const { hosts } = services
+
+  app.get('/hosts', async () => ({ hosts: (await hosts.list()).map(hostBody) }))
+
+  app.get('/hosts/:host_name', { schema: { params: HostParams } }, async (req) => ({ host: detailBody(await hosts.show(req.params.host_name)) }))
+
+  app.post('/hosts', { schema: { body: AddHost } }, async (req, reply) => {
+    const h = req.body.host
+    const { host, credential } = await hosts.add({
+      name: h.name, az: h.availability_zone, vcpus: h.vcpus, ramMb: h.ram_mb, faultDomain: h.fault_domain, dedicatedTo: h.dedicated_to,
+      cpuAllocationRatio: h.cpu_allocation_ratio, ramAllocationRatio: h.ram_allocation_ratio,
+    })
+    // The one and only time the agent's secret leaves ecsd.
+    return reply.code(201).header('cache-control', 'no-store').send({ host: detailBody(host), credential: { access: credential.accessKey, secret: credential.secretKey } })
+  })
+
+  app.put('/hosts/:host_name', { schema: { params: HostParams, body: UpdateHost } }, async (req) => ({
+    host: detailBody(await hosts.update(req.params.host_name, { dedicatedTo: req.body.host.dedicated_to, faultDomain: req.body.host.fault_domain })),
+  }))
+
+  app.post('/hosts/:host_name/action', { schema: { params: HostParams, body: HostAction } }, async (req) => {
+    const name = req.params.host_name
+    const b = req.body
+    const host = b.disable ? await hosts.disable(name, b.disable.reason)
+      : b.enable ? await hosts.enable(name)
+        : b.drain ? await hosts.drain(name)
+          : await hosts.fail(name)
+    return { host: detailBody(host) }
+  })
+
+  app.delete('/hosts/:host_name', { schema: { params: HostParams } }, async (req, reply) => {
+    await hosts.remove(req.params.host_name)
+    return reply.code(204).send()
+  })
+}
