@@ -277,6 +277,15 @@ export async function generateFleet(database: Database, options: FleetOptions, o
     }
     await database.transaction(async ({ db }) => {
       for (let i = 0; i < hostRows.length; i += rowsPerInsert) await db.insertInto('hosts').values(hostRows.slice(i, i + rowsPerInsert)).execute()
+      // A generated down host stays down: its simulated heartbeats are stopped by a fault, which
+      // an operator deletes to bring it back (it is then fenced, as any host that returns).
+      const down = hostRows.filter((h) => h.state === 'down')
+      if (down.length > 0) {
+        await db
+          .insertInto('faults')
+          .values(down.map((h) => ({ id: uuid(), host_name: h.name, step: 'heartbeat', mode: 'fail', probability: 1, reason: 'generated down by the fleet generator', created_at: nowIso })))
+          .execute()
+      }
       for (let i = 0; i < serverRows.length; i += rowsPerInsert) await db.insertInto('servers').values(serverRows.slice(i, i + rowsPerInsert)).execute()
       await insertMemberships(db, memberRows, rowsPerInsert)
       await adjustUsage(db, DEMO.projectId, {

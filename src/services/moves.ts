@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely'
-import { serverNotFound } from '../domain/errors.ts'
+import { serverBusy, serverNotFound } from '../domain/errors.ts'
 import type { MoveFailure, MoveKind, MovePrior, MoveReason } from '../domain/move.ts'
 import { POWER_STATE, type ServerStatus, type TaskState } from '../domain/server.ts'
 import type { ServerOperation } from '../domain/job.ts'
@@ -86,7 +86,9 @@ export async function lockServersForMove(db: Kysely<Schema>, dialect: Dialect, p
     const server = byId.get(id)
     if (!server) throw serverNotFound(id)
     const group = after.get(id) ?? null
-    if ((before.get(id)?.id ?? null) !== (group?.id ?? null)) throw new TransientConflictError(`membership of ${id} changed while it was being locked`)
+    if ((before.get(id)?.id ?? null) !== (group?.id ?? null)) {
+      throw new TransientConflictError(`membership of ${id} changed while it was being locked`, serverBusy(id, server.status, 'group membership changing'))
+    }
     return { server, group }
   })
 }
