@@ -3,7 +3,7 @@ import type { Schema } from '../store/schema.ts'
 
 /** One broken invariant, with the ids needed to find it. */
 export interface Violation {
-  invariant: 'anti-affinity' | 'capacity' | 'one-group' | 'membership-host' | 'job-finished' | 'quota-usage' | 'in-flight-move' | 'group-hold'
+  invariant: 'anti-affinity' | 'capacity' | 'one-group' | 'membership-host' | 'job-finished' | 'quota-usage' | 'in-flight-move' | 'group-hold' | 'no-server-lost'
   message: string
 }
 
@@ -241,6 +241,22 @@ export async function audit(db: Kysely<Schema>, options: AuditOptions = {}): Pro
       invariant: 'job-finished',
       message: `sub-job ${r.id} is RUNNING without a live owner (lease of ${r.lease_owner ?? 'nobody'} expired ${r.lease_expires_at ?? 'never set'})`,
     })
+  }
+
+  // No server is lost: one on a host that has been down longer than the stuck threshold is being
+  // evacuated (a task) or stranded in ERROR with a reason — never just left there.
+  const abandoned = await db
+    .selectFrom('servers as s')
+    .innerJoin('hosts as h', 'h.id', 's.host_id')
+    .select(['s.id', 'h.name', 'h.state_changed_at'])
+    .where('h.state', '=', 'down')
+    .where('h.state_changed_at', '<', stuckBefore)
+    .where('s.in_recycle_bin', '=', 0)
+    .where('s.task_state', 'is', null)
+    .where('s.stranded', 'is', null)
+    .execute()
+  for (const r of abandoned) {
+    violations.push({ invariant: 'no-server-lost', message: `server ${r.id} is on host ${r.name}, down since ${r.state_changed_at ?? '?'}, neither being evacuated nor stranded with a reason` })
   }
 
   const unclosed = await db

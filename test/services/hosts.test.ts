@@ -57,6 +57,8 @@ for (const dialect of DIALECTS) {
       const res = await admin(app.app, 'POST', `/admin/hosts/${victim}/action`, { fail: {} })
       assert.equal(res.statusCode, 200, res.body)
       assert.equal((res.json() as { host: { state: string } }).host.state, 'down')
+      const lost = await audit(app.database.db, { stuckAfterMs: 0, now: new Date(Date.now() + 1000) })
+      assert.ok(lost.some((v) => v.invariant === 'no-server-lost'), 'before the monitor looks, the audit sees servers left on a down host')
       await settle(app)
 
       const left = await app.database.db.selectFrom('servers').innerJoin('hosts', 'hosts.id', 'servers.host_id').select('servers.id').where('hosts.name', '=', victim).execute()
