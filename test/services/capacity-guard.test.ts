@@ -203,7 +203,9 @@ describe('two placements that both read the last free slot (PostgreSQL, barrier 
 
     const winnerProject = won[0] === demo ? DEMO.projectId : other.projectId
     const loserProject = won[0] === demo ? other.projectId : DEMO.projectId
-    const job = await waitForJob(app, (won[0]!.json() as { job_id: string }).job_id)
+    // Read from the database: the winner may be the other project, whose jobs the demo credential cannot see.
+    await waitForIdle(database)
+    const job = await database.db.selectFrom('jobs').select('status').where('id', '=', (won[0]!.json() as { job_id: string }).job_id).executeTakeFirstOrThrow()
     assert.equal(job.status, 'SUCCESS')
     const onLast = await database.db.selectFrom('servers').select(['project_id', 'status']).where('host_id', '=', last!.id).execute()
     assert.deepEqual(onLast, [{ project_id: winnerProject, status: 'ACTIVE' }])

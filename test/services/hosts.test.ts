@@ -158,9 +158,13 @@ for (const dialect of DIALECTS) {
       const driver = new GateDriver()
       driver.releaseAll()
       const app = await buildTestApp(t, { dialect, driver })
-      const ids = await createServers(app.app, { count: 16, availability_zone: 'az1' })
-      const victim = await hostOf(app.app, ids[0]!)
+      await createServers(app.app, { count: 16, availability_zone: 'az1' })
+      // The host with the most servers (16 over 8 hosts: at least two), so that it has a running one and a stopped one.
+      const counts = await app.database.db.selectFrom('servers').innerJoin('hosts', 'hosts.id', 'servers.host_id').select('hosts.name')
+        .select((eb) => eb.fn.countAll<number | string>().as('n')).groupBy('hosts.name').execute()
+      const victim = counts.sort((a, b) => Number(b.n) - Number(a.n))[0]!.name
       const onVictim = (await app.database.db.selectFrom('servers').innerJoin('hosts', 'hosts.id', 'servers.host_id').select('servers.id').where('hosts.name', '=', victim).execute()).map((s) => s.id)
+      assert.ok(onVictim.length >= 2)
       await stopServers(app.app, [onVictim[0]!])
       driver.hold()
       const res = await admin(app.app, 'POST', `/admin/hosts/${victim}/action`, { drain: {} })
