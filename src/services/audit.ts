@@ -3,7 +3,7 @@ import type { Schema } from '../store/schema.ts'
 
 /** One broken invariant, with the ids needed to find it. */
 export interface Violation {
-  invariant: 'anti-affinity' | 'capacity' | 'one-group' | 'membership-host' | 'job-finished' | 'quota-usage' | 'in-flight-move' | 'group-hold' | 'no-server-lost'
+  invariant: 'anti-affinity' | 'capacity' | 'one-group' | 'membership-host' | 'job-finished' | 'quota-usage' | 'in-flight-move' | 'group-hold' | 'no-server-lost' | 'fault-domain'
   message: string
 }
 
@@ -75,6 +75,22 @@ export async function audit(db: Kysely<Schema>, options: AuditOptions = {}): Pro
     .execute()
   for (const r of sourceTaken) {
     violations.push({ invariant: 'anti-affinity', message: `member ${r.other_id} of group ${r.group_id} is on host ${r.source_host_id}, which member ${r.server_id} is still moving away from` })
+  }
+
+  // Groups that spread over fault domains: no two members (nor moves in flight) in one rack.
+  const sharedRacks = await db
+    .selectFrom('group_host_holds as h')
+    .innerJoin('server_groups as g', 'g.id', 'h.group_id')
+    .innerJoin('hosts as host', 'host.id', 'h.host_id')
+    .select(['h.group_id', 'host.fault_domain'])
+    .select((eb) => eb.fn.count<number | string>('h.server_id').distinct().as('members'))
+    .where('g.spread_fault_domains', '=', 1)
+    .where('host.fault_domain', 'is not', null)
+    .groupBy(['h.group_id', 'host.fault_domain'])
+    .having((eb) => eb.fn.count('h.server_id').distinct(), '>', 1)
+    .execute()
+  for (const r of sharedRacks) {
+    violations.push({ invariant: 'fault-domain', message: `group ${r.group_id} has ${Number(r.members)} members in fault domain ${r.fault_domain ?? '?'}` })
   }
 
   const holds = await db

@@ -197,6 +197,23 @@ export class HostService {
         }
         set.dedicated_to = projectId
       }
+      if (change.faultDomain !== undefined && change.faultDomain !== null && change.faultDomain !== host.fault_domain) {
+        // Relabelling must not put two members of a group that spreads over fault domains into one.
+        const clash = await db
+          .selectFrom('group_host_holds as here')
+          .innerJoin('server_groups as g', 'g.id', 'here.group_id')
+          .innerJoin('group_host_holds as there', (j) => j.onRef('there.group_id', '=', 'here.group_id').onRef('there.server_id', '!=', 'here.server_id'))
+          .innerJoin('hosts as other', 'other.id', 'there.host_id')
+          .select(['g.id as group_id', 'there.server_id'])
+          .where('here.host_id', '=', host.id)
+          .where('g.spread_fault_domains', '=', 1)
+          .where('other.fault_domain', '=', change.faultDomain)
+          .where('other.id', '!=', host.id)
+          .executeTakeFirst()
+        if (clash) {
+          throw new EcsError('Ecs.0005', 409, `Host ${name} holds a member of group ${clash.group_id}, which spreads over fault domains, and member ${clash.server_id} is already in ${change.faultDomain}; move one of them first.`)
+        }
+      }
       if (change.faultDomain !== undefined) set.fault_domain = change.faultDomain
       if (Object.keys(set).length === 0) throw invalidParameter('give dedicated_to and/or fault_domain')
       await db.updateTable('hosts').set(set).where('id', '=', host.id).execute()

@@ -224,6 +224,25 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(await audit(app.database.db), [])
     })
 
+    test('relabelling a host into a fault domain a spreading group already uses is refused; the audit checks the spread', async (t) => {
+      const app = await buildTestApp(t, { dialect })
+      for (const [i, name] of ['az1-host-01', 'az1-host-02', 'az1-host-03'].entries()) {
+        assert.equal((await admin(app.app, 'PUT', `/admin/hosts/${name}`, { host: { fault_domain: `rack-${i + 1}` } })).statusCode, 200)
+      }
+      await keepOnly(app.database, 'az1', ['az1-host-01', 'az1-host-02', 'az1-host-03'])
+      const created = await call(app.app, { method: 'POST', url: `/v1/${DEMO.projectId}/cloudservers/os-server-groups`, body: { server_group: { name: 'racks', policies: ['anti-affinity'], fault_domain: { spread: true } } } })
+      const g = (created.json() as { server_group: { id: string } }).server_group.id
+      const ids = await createServers(app.app, { count: 2, availability_zone: 'az1', 'os:scheduler_hints': { group: g } })
+      const [a, b] = (await Promise.all(ids.map((id) => hostOf(app.app, id)))) as [string, string]
+      const rackOfB = ((await admin(app.app, 'GET', `/admin/hosts/${b}`)).json() as { host: { fault_domain: string } }).host.fault_domain
+      const refused = await admin(app.app, 'PUT', `/admin/hosts/${a}`, { host: { fault_domain: rackOfB } })
+      assert.equal(refused.statusCode, 409, refused.body)
+      assert.match(refused.body, /spreads over fault domains/)
+      assert.deepEqual(await audit(app.database.db), [])
+      await app.database.db.updateTable('hosts').set({ fault_domain: rackOfB }).where('name', '=', a).execute()
+      assert.ok((await audit(app.database.db)).some((v) => v.invariant === 'fault-domain'), 'written behind the API, the audit reports it')
+    })
+
     test('heartbeats: a host whose heartbeats stop goes down after the threshold, on its own', async (t) => {
       const app = await buildTestApp(t, { dialect })
       const [id] = await createServers(app.app, { count: 1, availability_zone: 'az1' })
