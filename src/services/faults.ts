@@ -4,7 +4,7 @@ import type { Logger } from 'pino'
 import type { DriverCommand, HostDriver } from '../compute/driver.ts'
 import { EcsError, invalidParameter } from '../domain/errors.ts'
 import {
-  defineFault, faultMatches, faultStepOf, FaultSpecError, readFaultSpec,
+  defineFault, FAULT_STEPS, faultMatches, faultStepOf, FaultSpecError, readFaultSpec,
   type Fault, type FaultDefinition, type FaultMode, type FaultSpec, type FaultStep,
 } from '../domain/fault.ts'
 import type { Database } from '../store/database.ts'
@@ -76,8 +76,10 @@ export class FaultService {
   private loading: Promise<readonly Fault[]> | undefined
   /** Bumped by every change made here, so that a read begun before it is not cached after it. */
   private generation = 0
-  private readonly stalls = new Set<StalledStep>()
-  private readonly closing = new AbortController()
+  /** Each stalled step, with what ends its wait when the service closes. */
+  private readonly stalls = new Map<StalledStep, AbortController>()
+  /** Steps whose stalls the service no longer waits for (see `close`). */
+  private readonly closedSteps = new Set<FaultStep>()
 
   constructor(
     private readonly database: Database,
@@ -166,8 +168,7 @@ export class FaultService {
    * Runs before a step on the given hosts: each matching fault, oldest first, is drawn against
    * its probability; the first that hits decides — `fail` throws an `InjectedFault`, `stall`
    * waits until that fault is removed and then looks at the faults again. Returns when no fault
-   * hits. The host monitor calls this before fencing a host (`fence`); the `FaultingDriver`
-   * before every driver step.
+   * hits. The `FaultingDriver` calls it before every driver step and before fencing a host.
    */
   async beforeStep(step: FaultStep, hostNames: readonly string[], subject?: string): Promise<void> {
     for (;;) {
@@ -197,15 +198,20 @@ export class FaultService {
 
   /** The steps `stall` faults hold in this process now. */
   get stalled(): readonly StalledStep[] {
-    return [...this.stalls]
+    return [...this.stalls.keys()]
   }
 
   /**
-   * Ends the waits of stalled steps with an error. Call it after the job runner stopped: the
-   * runner then records nothing for those steps, and the next runner performs them again.
+   * Ends the waits of the stalled steps of these kinds (default: all) with an error, now and
+   * from now on. For driver steps, call it after the job runner stopped: the runner then
+   * records nothing for those steps, and the next runner performs them again. A `fence` ended
+   * this way fails like a `fail` fault's, and the next look at the host fences it again.
    */
-  close(): void {
-    this.closing.abort()
+  close(steps: readonly FaultStep[] = FAULT_STEPS): void {
+    for (const step of steps) this.closedSteps.add(step)
+    for (const [stall, ending] of this.stalls) {
+      if (this.closedSteps.has(stall.step)) ending.abort()
+    }
   }
 
   private draw(faults: readonly Fault[], step: FaultStep, hostNames: readonly string[]): Fault | undefined {
@@ -218,14 +224,16 @@ export class FaultService {
 
   private async stallUntilRemoved(fault: Fault, hostNames: readonly string[], subject: string | undefined): Promise<void> {
     const stall: StalledStep = { faultId: fault.id, step: fault.step, hostNames, subject, since: nowIso() }
-    this.stalls.add(stall)
+    const ending = new AbortController()
+    if (this.closedSteps.has(stall.step)) ending.abort()
+    this.stalls.set(stall, ending)
     try {
       for (;;) {
         try {
           // Unref'd: a stalled step must not keep a stopping process alive.
-          await delay(this.stallPollMs, undefined, { ref: false, signal: this.closing.signal })
+          await delay(this.stallPollMs, undefined, { ref: false, signal: ending.signal })
         } catch {
-          throw new Error(`ecsd is stopping: the ${fault.step} step stalled by fault ${fault.id} is left to the job's next runner`)
+          throw new Error(`ecsd is stopping: the ${fault.step} step stalled by fault ${fault.id} was not performed (a job's step is left to its next runner)`)
         }
         const faults = await this.current().catch((err: unknown) => {
           this.logger?.warn({ err, faultId: fault.id }, 'could not read the injected faults; the stalled step keeps waiting')
