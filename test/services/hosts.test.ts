@@ -111,6 +111,30 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(await audit(app.database.db), [])
     })
 
+    test('a host failing during an evacuation: its evacuees move on again, none is lost', async (t) => {
+      const driver = new GateDriver()
+      driver.releaseAll()
+      const app = await buildTestApp(t, { dialect, driver })
+      const g = await createGroup(app.app)
+      const ids = await createServers(app.app, { count: 3, availability_zone: 'az1', 'os:scheduler_hints': { group: g } })
+      const first = await hostOf(app.app, ids[0]!)
+      driver.hold()
+      await admin(app.app, 'POST', `/admin/hosts/${first}/action`, { fail: {} })
+      await app.services.hostMonitor.tick()
+      const move = await app.database.db.selectFrom('moves').innerJoin('hosts', 'hosts.id', 'moves.target_host_id').select(['moves.server_id', 'hosts.name as target']).where('moves.reason', '=', 'evacuate').executeTakeFirstOrThrow()
+      assert.equal(move.server_id, ids[0])
+      // The evacuation's target fails while the evacuee is on its way there.
+      await admin(app.app, 'POST', `/admin/hosts/${move.target}/action`, { fail: {} })
+      assert.deepEqual(await audit(app.database.db), [], 'both failed hosts are still held while the move is in flight')
+      driver.releaseAll()
+      await settle(app)
+      const hosts = await Promise.all(ids.map((id) => hostOf(app.app, id)))
+      assert.ok(!hosts.includes(first) && !hosts.includes(move.target), `every member is off both failed hosts: ${hosts.join(', ')}`)
+      assert.equal(new Set(hosts).size, 3)
+      for (const id of ids) assert.equal(((await showServer(app.app, id)) as Shown).status, 'ACTIVE')
+      assert.deepEqual(await audit(app.database.db, { stuckAfterMs: 0 }), [])
+    })
+
     test('a dead host that comes back is fenced: its agent keeps only what is still assigned to it', async (t) => {
       const app = await buildTestApp(t, { dialect })
       const added = await admin(app.app, 'POST', '/admin/hosts', { host: { name: 'agent-1', availability_zone: 'az9', vcpus: 16, ram_mb: 65536 } })
