@@ -14,6 +14,7 @@ import { jsonDepthExceeds, MAX_JSON_DEPTH, unstorableText } from './api/json.ts'
 import { groupRoutes } from './api/huawei/groups.ts'
 import { moveRoutes, resizeV11Routes } from './api/huawei/moves.ts'
 import { recycleBinRoutes } from './api/huawei/recycle-bin.ts'
+import { scheduledEventRoutes } from './api/huawei/scheduled-events.ts'
 import { serverRoutes } from './api/huawei/servers.ts'
 import { apiNotFound, EcsError, invalidParameter } from './domain/errors.ts'
 import type { Services } from './services/index.ts'
@@ -171,6 +172,13 @@ export function buildApp(services: Services, logger: Logger) {
     },
     { prefix: '/v1.1/:project_id' },
   )
+  app.register(
+    async (v3) => {
+      v3.addHook('preValidation', authenticated)
+      await v3.register(scheduledEventRoutes, { services })
+    },
+    { prefix: '/v3/:project_id' },
+  )
   app.register(adminRoutes, { services, prefix: '/admin' })
   app.register(agentRoutes, { services, prefix: '/agent/v1' })
   // For Prometheus scrapers, unauthenticated like most scrape endpoints: it carries counts and
@@ -179,6 +187,8 @@ export function buildApp(services: Services, logger: Logger) {
   app.register(identityRoutes, { services, prefix: '/v3' })
 
   app.addHook('onClose', async () => {
+    // A fence held by a stall fault would keep the monitor's round, and so this close, waiting.
+    services.faults.close(['fence'])
     await services.hostMonitor.stop()
     await services.jobs.stop()
     // After the runner stopped: it records nothing for the steps this ends, and hands them on.

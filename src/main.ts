@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { FLEET_DEFAULTS, fleetGenerate, type FleetGenerateFlags } from './cli/fleet.ts'
+import { registerHostCommands } from './cli/hosts.ts'
 import { registerIdentityCommands } from './cli/identity.ts'
 import { ConfigError, loadConfig, sqliteFile, type Config, type ConfigFlags } from './config.ts'
 import { createLogger, subsystem } from './logger.ts'
@@ -121,6 +122,7 @@ program
   })
 
 registerIdentityCommands(program)
+registerHostCommands(program)
 
 program.parseAsync().catch((err: unknown) => {
   if (err instanceof ConfigError || err instanceof IdentityError || err instanceof MasterKeyError) {

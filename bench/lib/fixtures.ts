@@ -207,3 +207,35 @@ export async function createMoveFixtures(database: Database, redeployServers: nu
   })
   return { redeploy, resize }
 }
+
+/** One crowded host of the evacuation benchmark and its servers. */
+export interface CrowdedHost {
+  name: string
+  /** Running small servers on it, each the only member of its own anti-affinity group. */
+  servers: string[]
+}
+
+/**
+ * A host `name` in `az` of the shared pool (64 vCPU, 256 GiB) carrying `servers` running small
+ * KVM servers of the benchmark tenant, each the one member of its own anti-affinity group: when
+ * the host fails, each one is a separate evacuation — its own group locked, its own placement.
+ */
+export async function createCrowdedHost(database: Database, name: string, az: string, servers: number): Promise<CrowdedHost> {
+  if (servers * FLAVOR.vcpus > HOST.vcpus) throw new Error(`a crowded host holds at most ${HOST.vcpus / FLAVOR.vcpus} small servers`)
+  const now = new Date().toISOString()
+  const ids = Array.from({ length: servers }, () => crypto.randomUUID())
+  const groups = ids.map(() => crypto.randomUUID())
+  await database.transaction(async ({ db }) => {
+    await db.insertInto('hosts').values({
+      ...NEW_HOST_COLUMNS, id: name, name, az, vcpus: HOST.vcpus, ram_mb: HOST.ram_mb, cpu_allocation_ratio: 1, ram_allocation_ratio: 1,
+      free_vcpus: HOST.vcpus - servers * FLAVOR.vcpus, free_ram_mb: HOST.ram_mb - servers * FLAVOR.ram_mb, state: 'up', enabled: 1, created_at: now,
+    }).execute()
+    // An empty one is a spare: somewhere for another crowded host's servers to go.
+    if (servers === 0) return
+    await db.insertInto('servers').values(ids.map((id, i) => ({ ...server(id, name, az, now), name: `${name}-${i}`, status: 'ACTIVE', power_state: 1 }))).execute()
+    await db.insertInto('server_groups').values(groups.map((id, i) => group(id, `${name}-${i}`, now))).execute()
+    await insertMemberships(db, ids.map((serverId, i) => ({ groupId: groups[i]!, serverId, hostId: name, distinctHost: true, createdAt: now })))
+    await adjustUsage(db, BENCH.projectId, { servers, cores: servers * FLAVOR.vcpus, ramMb: servers * FLAVOR.ram_mb })
+  })
+  return { name, servers: ids }
+}

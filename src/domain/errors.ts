@@ -222,6 +222,24 @@ export const hostExists = (name: string) =>
 export const hostNotEmpty = (name: string, what: string) =>
   new EcsError('Ecs.0005', 409, `Host ${name} is not empty: ${what}. Drain it first (ecsd hosts drain ${name}), and revert or delete the recycle-bin servers that last ran on it.`)
 
+/** An operator planned maintenance of a host whose earlier window still has events to carry out. */
+export const maintenanceWindowOpen = (name: string, reason: string) =>
+  new EcsError('Ecs.0005', 409, `Host ${name} already has a maintenance window whose events are not all done (${reason}). Wait for them, or enable the host to call that window off, then plan again.`)
+
+/** No such scheduled event in the caller's project (another project's events included). */
+export const scheduledEventNotFound = (eventId: string) =>
+  new EcsError('Ecs.0005', 404, `Invalid parameter values: the scheduled event ${eventId} does not exist in this project. List events with GET /v3/{project_id}/instance-scheduled-events.`)
+
+/** accept or update of an event in a state that no longer takes the tenant's answer. */
+export const scheduledEventWrongState = (eventId: string, state: string, operation: string, allowed: string) =>
+  new EcsError('Ecs.0005', 400, `Invalid parameter values: the scheduled event ${eventId} is ${state}; ${operation} needs it ${allowed}.`)
+
+/** A requested start outside the event's window: from now until its `not_before_deadline`. */
+export const notBeforeOutsideWindow = (eventId: string, notBefore: string, now: string, deadline: string) =>
+  new EcsError('Ecs.0005', 400, deadline < now
+    ? `Invalid parameter values: not_before ${notBefore} cannot be chosen: the window of scheduled event ${eventId} closed at its not_before_deadline ${deadline}, and the event is carried out as soon as possible.`
+    : `Invalid parameter values: not_before ${notBefore} is outside the window of scheduled event ${eventId}, which may start from now (${now}) until its not_before_deadline ${deadline}.`)
+
 /** A host agent's credential used for another host than its own. */
 export const hostAgentForbidden = (name: string) =>
   new EcsError('Ecs.0003', 403, `You do not have permission to perform this operation: this credential belongs to another host's agent than ${name}.`)

@@ -5,6 +5,7 @@ import { DRAIN_REASON, DRAINED_REASON } from '../domain/host.ts'
 import type { Database } from '../store/database.ts'
 import type { FaultService } from './faults.ts'
 import type { HostService } from './hosts.ts'
+import type { ScheduledEventService } from './scheduled-events.ts'
 import type { ServerMoveService } from './server-moves.ts'
 import { nowIso } from './time.ts'
 
@@ -20,6 +21,8 @@ export interface HostMonitorOptions {
 
 /** Servers started per tick, so that one tick stays short whatever fails at once. */
 const EVACUATIONS_PER_TICK = 50
+/** Evacuations started at once. */
+const EVACUATION_PARALLELISM = 8
 /** Moves in flight off one drained host at a time. */
 const DRAIN_PARALLELISM = 4
 /** Stranded servers are retried at least this often, even if no replica saw capacity return. */
@@ -29,14 +32,19 @@ const STRANDED_RETRY_MS = 30_000
  * Watches the hosts, on every replica, and heals: it heartbeats for the simulated hosts, marks
  * a host down when its heartbeats stop (a conditional update: exactly one replica wins each
  * host), evacuates the servers of down hosts through the move primitive, fences a host that
- * comes back, places stranded servers again when capacity returns, and drains hosts that
- * operators drain. All its state is in the database — a server still on a down host is still
- * to evacuate, a host still in `drain` is still to drain — so whichever replica looks next
- * carries on after a crash.
+ * comes back, places stranded servers again when capacity returns, drains hosts that
+ * operators drain, and carries scheduled events (planned maintenance) forward. All its state
+ * is in the database — a server still on a down host is still to evacuate, a host still in
+ * `drain` is still to drain, an event still due is still to start — so whichever replica looks
+ * next carries on after a crash.
  */
 export class HostMonitor {
   private timer: NodeJS.Timeout | undefined
   private running: Promise<void> | undefined
+  /** Something asked for a look while one was running: look again as soon as it ends. */
+  private again = false
+  /** Looks happen on their own only once started (tests drive `tick` themselves). */
+  private started = false
   private stopped = false
   private readonly startedAt = Date.now()
   private capacityReturned = true
@@ -50,26 +58,37 @@ export class HostMonitor {
     private readonly driver: HostDriver,
     private readonly logger: Logger,
     private readonly options: HostMonitorOptions,
+    private readonly scheduledEvents: ScheduledEventService,
   ) {
     hosts.onCapacity(() => {
       this.capacityReturned = true
+      this.kick()
     })
+    // A host declared down on this replica is evacuated now, not at the next interval.
+    hosts.onDown(() => this.kick())
   }
 
   /** Looks now, then every `intervalMs`. */
   start(): void {
+    this.started = true
     this.kick()
     this.timer = setInterval(() => this.kick(), this.options.intervalMs)
     this.timer.unref()
   }
 
-  /** Runs a tick soon (unless one is running). */
+  /** Runs a tick soon; if one is running, another right after it. */
   kick(): void {
-    if (this.stopped || this.running) return
+    if (this.stopped || !this.started) return
+    if (this.running) {
+      this.again = true
+      return
+    }
+    this.again = false
     this.running = this.tick()
       .catch((err: unknown) => this.logger.error({ err }, 'host monitor tick failed'))
       .finally(() => {
         this.running = undefined
+        if (this.again) this.kick()
       })
   }
 
@@ -88,6 +107,8 @@ export class HostMonitor {
     await this.evacuate()
     await this.retryStranded()
     await this.drain()
+    if (this.stopped) return
+    await this.scheduledEvents.executeDue()
   }
 
   /**
@@ -176,14 +197,20 @@ export class HostMonitor {
       .orderBy('servers.id')
       .limit(EVACUATIONS_PER_TICK)
       .execute()
-    for (const s of servers) {
+    // A few at a time: each is its own transaction (evacuees of one group queue on its lock),
+    // and on SQLite concurrent ones share a commit.
+    for (let i = 0; i < servers.length; i += EVACUATION_PARALLELISM) {
       if (this.stopped) return
-      const outcome = await this.moves.evacuate(s.id).catch((err: unknown) => {
-        this.logger.error({ err, serverId: s.id }, 'evacuation failed; retried on the next look')
-        return 'skipped' as const
-      })
-      if (outcome === 'stranded') this.logger.warn({ serverId: s.id }, 'no host can take an evacuated server: stranded in ERROR until capacity returns')
+      await Promise.all(servers.slice(i, i + EVACUATION_PARALLELISM).map(async (s) => {
+        const outcome = await this.moves.evacuate(s.id).catch((err: unknown) => {
+          this.logger.error({ err, serverId: s.id }, 'evacuation failed; retried on the next look')
+          return 'skipped' as const
+        })
+        if (outcome === 'stranded') this.logger.warn({ serverId: s.id }, 'no host can take an evacuated server: stranded in ERROR until capacity returns')
+      }))
     }
+    // A full batch: more may be waiting; look again at once instead of after the interval.
+    if (servers.length === EVACUATIONS_PER_TICK) this.again = true
   }
 
   /** Places stranded servers again — when capacity may have returned, and now and then anyway. */
@@ -211,18 +238,30 @@ export class HostMonitor {
   }
 
   /**
-   * Moves servers off hosts being drained, a few at a time per host; a drained host with
-   * nothing left on it — no server, no move off it in flight — is marked `drained`.
+   * One look at the drains alone, of `hostName`'s only when given: for `ecsd hosts drain` on a
+   * database no server process may be watching. Heartbeats, failure detection and evacuation
+   * stay with the server processes. Answers why servers could not move yet, one line each.
    */
-  private async drain(): Promise<void> {
-    const draining = await this.database.db
+  async drainOnce(hostName?: string): Promise<string[]> {
+    return this.drain(hostName)
+  }
+
+  /**
+   * Moves servers off hosts being drained, a few at a time per host; a drained host with
+   * nothing left on it — no server, no move off it in flight — is marked `drained`. Answers why
+   * servers could not move yet (no host can take them, most often).
+   */
+  private async drain(hostName?: string): Promise<string[]> {
+    const blocked: string[] = []
+    let drainingQuery = this.database.db
       .selectFrom('hosts')
       .select(['id', 'name'])
       .where('admin_state', '=', 'maintenance')
       .where('admin_reason', '=', DRAIN_REASON)
-      .execute()
+    if (hostName !== undefined) drainingQuery = drainingQuery.where('name', '=', hostName)
+    const draining = await drainingQuery.execute()
     for (const host of draining) {
-      if (this.stopped) return
+      if (this.stopped) return blocked
       const db = this.database.db
       const movingOut = await db.selectFrom('moves').select((eb) => eb.fn.countAll<number | string>().as('n')).where('source_host_id', '=', host.id).whereRef('target_host_id', '!=', 'source_host_id').executeTakeFirstOrThrow()
       const left = await db.selectFrom('servers').select('id').where('host_id', '=', host.id).where('in_recycle_bin', '=', 0).where('task_state', 'is', null).orderBy('id').limit(DRAIN_PARALLELISM).execute()
@@ -236,9 +275,12 @@ export class HostMonitor {
       }
       for (const s of left.slice(0, Math.max(0, DRAIN_PARALLELISM - Number(movingOut.n)))) {
         await this.moves.drainOne(s.id, host.id).catch((err: unknown) => {
-          this.logger.warn({ err: err instanceof Error ? err.message : String(err), serverId: s.id, host: host.name }, 'a drained server could not move yet; retried on the next look')
+          const why = err instanceof Error ? err.message : String(err)
+          blocked.push(`server ${s.id} cannot move off ${host.name} yet: ${why}`)
+          this.logger.warn({ err: why, serverId: s.id, host: host.name }, 'a drained server could not move yet; retried on the next look')
         })
       }
     }
+    return blocked
   }
 }

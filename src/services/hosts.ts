@@ -98,6 +98,7 @@ export type CapacityListener = () => void
  */
 export class HostService {
   private readonly capacityListeners: CapacityListener[] = []
+  private readonly downListeners: Array<() => void> = []
 
   constructor(
     private readonly database: Database,
@@ -107,6 +108,11 @@ export class HostService {
   /** Registers a listener for "capacity may have returned". */
   onCapacity(listener: CapacityListener): void {
     this.capacityListeners.push(listener)
+  }
+
+  /** Registers a listener for "an operator declared a host down here". */
+  onDown(listener: () => void): void {
+    this.downListeners.push(listener)
   }
 
   /** The inventory, by zone and name. */
@@ -269,6 +275,7 @@ export class HostService {
         }
       }
     })
+    for (const listener of this.downListeners) listener()
     return this.show(name)
   }
 

@@ -15,6 +15,7 @@ import { IdentityService } from './identity/index.ts'
 import type { SecretBox } from './identity/secrets.ts'
 import { JobRunner } from './jobs.ts'
 import { RecycleBinService } from './recycle-bin.ts'
+import { ScheduledEventService } from './scheduled-events.ts'
 import { ServerMoveService } from './server-moves.ts'
 import { ServerService } from './servers.ts'
 
@@ -29,8 +30,10 @@ export interface Services {
   moves: ServerMoveService
   recycleBin: RecycleBinService
   hosts: HostService
-  /** Heartbeats, failure detection, evacuation, fencing, drains: started by the server process. */
+  /** Heartbeats, failure detection, evacuation, fencing, drains, scheduled events: started by the server process. */
   hostMonitor: HostMonitor
+  /** Planned host maintenance and the Huawei scheduled events tenants answer; carried forward by the host monitor. */
+  scheduledEvents: ScheduledEventService
   identity: IdentityService
   /** Injected faults of the simulated hosts (admin API, `ECSD_FAULTS`, the host monitor's heartbeats). */
   faults: FaultService
@@ -67,11 +70,12 @@ export function createServices(
   const identity = new IdentityService(database, box, config.tokenTtlMs)
   const moves = new ServerMoveService({ ...deps, jobs })
   const hosts = new HostService(database, identity)
+  const scheduledEvents = new ScheduledEventService(database, moves, subsystem(logger, 'events'))
   const hostMonitor = new HostMonitor(database, hosts, moves, faults, hostDriver, subsystem(logger, 'hosts'), {
     downAfterMs: config.hostDownAfterMs,
     intervalMs: config.jobSweepMs,
     simulateHeartbeats: config.simulatedHeartbeats,
-  })
+  }, scheduledEvents)
   return {
     ...deps,
     jobs,
@@ -81,6 +85,7 @@ export function createServices(
     recycleBin: new RecycleBinService({ ...deps, jobs }),
     hosts,
     hostMonitor,
+    scheduledEvents,
     identity,
     faults,
     config,

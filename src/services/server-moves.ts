@@ -254,7 +254,8 @@ export class ServerMoveService {
 
   /**
    * A drained host's server moves off it: live if it runs, cold if not (a server in ERROR comes
-   * back stopped), where placement chooses. Skipped when the server is busy or no longer there.
+   * back stopped, unless it was stranded: it comes back as it was before its host failed), where
+   * placement chooses. Skipped when the server is busy or no longer there.
    */
   async drainOne(serverId: string, hostId: string): Promise<'moving' | 'skipped'> {
     const owner = await this.deps.database.db.selectFrom('servers').select('project_id').where('id', '=', serverId).executeTakeFirst()
@@ -266,9 +267,12 @@ export class ServerMoveService {
         const { server } = locked!
         if (server.host_id !== hostId || server.in_recycle_bin === 1 || server.task_state !== null) throw new Skip()
         const live = server.status === 'ACTIVE'
+        // A server stranded on a failed host being drained returns to the status it was
+        // stranded in, as its evacuation would have brought it back.
+        const finalStatus = (server.stranded as ServerStatus | null) ?? (live ? 'ACTIVE' : 'SHUTOFF')
         await this.start(tx, owner.project_id, 'migrate', [{
           locked: locked!, reason: 'drain', kind: live ? 'live' : 'cold', flavor: flavorOf(server), statusDuring: 'MIGRATING', taskState: 'migrating',
-          finalStatus: live ? 'ACTIVE' : 'SHUTOFF', stayIfRoom: false, dedicatedTo: await dedicatedOwner(db, server.host_id), leave: true,
+          finalStatus, stayIfRoom: false, dedicatedTo: await dedicatedOwner(db, server.host_id), leave: true,
         }])
       })
       return 'moving'

@@ -1,8 +1,9 @@
 /**
  * A small run of the benchmark harness (bench/): fleet generation through the CLI, the
  * benchmark fixtures, the baseline and ecsd servers as processes, each scenario for a fraction
- * of a second through autocannon with SDK-signed requests, the job figures, the audit, and the
- * scale plot. Real benchmarks are `npm run bench` and `npm run bench:scale`, never part of the suite.
+ * of a second through autocannon with SDK-signed requests, the job figures, the evacuation
+ * benchmark's migrations and failed host, the audit, and the scale plot. Real benchmarks are
+ * `npm run bench`, `npm run bench:scale` and `npm run bench:evacuation`, never part of the suite.
  */
 import assert from 'node:assert/strict'
 import { existsSync, readFileSync } from 'node:fs'
@@ -11,7 +12,8 @@ import { test } from 'node:test'
 import { audit } from '../../src/services/audit.ts'
 import { DEMO } from '../../src/services/demo.ts'
 import { Database } from '../../src/store/database.ts'
-import { BENCH, createBenchTenant, createCycleFixtures, createEmptyGroups, createMoveFixtures, sampleServers } from '../../bench/lib/fixtures.ts'
+import { failAndEvacuate, migrateAll } from '../../bench/lib/evacuation.ts'
+import { BENCH, createBenchTenant, createCrowdedHost, createCycleFixtures, createEmptyGroups, createMoveFixtures, sampleServers } from '../../bench/lib/fixtures.ts'
 import { plotScale } from '../../bench/lib/plot.ts'
 import { generateFleetCli, startBaseline, startEcsd } from '../../bench/lib/processes.ts'
 import { addRemoveCycles, baseline, createIntoGroup, jobFigures, listServerGroups, redeploys, resizesThatMove, showServer } from '../../bench/lib/scenarios.ts'
@@ -37,6 +39,9 @@ test('bench harness smoke run: fleet, fixtures, servers, every scenario, jobs, a
   assert.equal(moves.redeploy.length, 16)
   assert.ok(moves.resize.length > 0)
   assert.deepEqual(await audit(database.db), [], 'the move fixtures keep every invariant')
+  // The evacuation benchmark's, in a zone of their own: a crowded host and a spare.
+  const crowded = await createCrowdedHost(database, 'bench-evac-a', 'bench-evac', 5)
+  const spare = await createCrowdedHost(database, 'bench-evac-b', 'bench-evac', 0)
 
   const phase = { seconds: 1, warmupSeconds: 0, connections: 2, amount: 200 }
   const base = await starting
@@ -70,6 +75,14 @@ test('bench harness smoke run: fleet, fixtures, servers, every scenario, jobs, a
   }
   const resizeHostsAfter = new Map((await database.db.selectFrom('servers').select(['id', 'host_id']).where('id', 'in', moves.resize).execute()).map((r) => [r.id, r.host_id]))
   for (const r of resizeHostsBefore) assert.notEqual(resizeHostsAfter.get(r.id), r.host_id, 'every resize had to move')
+  // Operators' migrations take the crowded host's servers to the spare; failing the spare brings them back.
+  const migrated = await migrateAll(server, database.db, crowded.servers)
+  assert.equal(migrated.succeeded, 5, JSON.stringify(migrated))
+  const evacuated = await failAndEvacuate(server, database.db, spare.name, crowded.servers)
+  assert.equal(evacuated.succeeded, 5, JSON.stringify(evacuated))
+  assert.ok(evacuated.firstBegunMs >= 0 && evacuated.wallMs >= evacuated.lastBegunMs, `evacuations begin after the host is down: ${JSON.stringify(evacuated)}`)
+  const back = await database.db.selectFrom('servers').select('host_id').where('id', 'in', crowded.servers).execute()
+  assert.deepEqual(new Set(back.map((r) => r.host_id)), new Set([crowded.name]))
   assert.ok((server.peakRssMb() ?? 1) > 0)
   await server.stop()
   assert.deepEqual(await audit(database.db, { stuckAfterMs: 0 }), [])

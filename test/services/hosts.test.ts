@@ -178,6 +178,30 @@ for (const dialect of DIALECTS) {
       assert.equal(unsigned.statusCode, 401)
     })
 
+    test('draining a failed host moves its stranded servers back to the state they were stranded in', async (t) => {
+      const app = await buildTestApp(t, { dialect })
+      await keepOnly(app.database, 'az1', ['az1-host-01', 'az1-host-02'])
+      const g = await createGroup(app.app)
+      const ids = await createServers(app.app, { count: 2, availability_zone: 'az1', 'os:scheduler_hints': { group: g } })
+      const victim = await hostOf(app.app, ids[0]!)
+      const other = ids[1]!
+      assert.equal((await admin(app.app, 'POST', `/admin/hosts/${victim}/action`, { fail: {} })).statusCode, 200)
+      await settle(app)
+      assert.equal(((await showServer(app.app, ids[0]!)) as Shown).status, 'ERROR', 'stranded: the group holds the only other host')
+      // Room appears without a capacity event (the other member leaves the group), and the
+      // operator drains the failed host: the drain, not the stranded retry, moves the server.
+      const left = await call(app.app, { method: 'POST', url: `/v1/${DEMO.projectId}/cloudservers/os-server-groups/${g}/action`, body: { remove_member: { instance_uuid: other } } })
+      assert.equal(left.statusCode, 200, left.body)
+      assert.equal((await admin(app.app, 'POST', `/admin/hosts/${victim}/action`, { drain: {} })).statusCode, 200)
+      await settle(app)
+      const shown = (await showServer(app.app, ids[0]!)) as Shown
+      assert.notEqual(shown['OS-EXT-SRV-ATTR:host'], victim)
+      assert.equal(shown.status, 'ACTIVE', 'it ran before its host failed, so it runs again')
+      assert.equal(shown.fault, undefined)
+      assert.equal(((await admin(app.app, 'GET', `/admin/hosts/${victim}`)).json() as { host: { admin_reason: string } }).host.admin_reason, 'drained')
+      assert.deepEqual(await audit(app.database.db), [])
+    })
+
     test('drain: cordoned first, running servers move live and stopped ones cold, then drained', async (t) => {
       const driver = new GateDriver()
       driver.releaseAll()

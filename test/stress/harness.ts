@@ -168,6 +168,14 @@ export class ReplicaFleet {
   }
 
   /**
+   * The live replica whose process has this pid, if any: a job's `lease_owner` names its
+   * runner's pid, so a test can kill exactly the replica that runs a job it sees in flight.
+   */
+  indexOfPid(pid: number): number | undefined {
+    return this.slots.find((s) => s.url !== undefined && s.process?.child.pid === pid)?.index
+  }
+
+  /**
    * A live replica's URL; waits (bounded) while none is up, which happens when the only
    * process of a single-process deployment is being restarted.
    */
@@ -452,6 +460,15 @@ export interface LoadOptions {
    * consistency check the outcome.
    */
   contended?: { clients: number; servers: number }
+  /**
+   * The caller fails hosts during the run, so any server may be being evacuated (busy) or be
+   * stranded (ERROR, the reason as its fault) when its owner acts. Ecs.0100 is then a correct
+   * answer to every operation on a server, and after one the owner checks, once the server is
+   * idle, that it kept its power state or is stranded. Owners migrate instead of redeploying: a
+   * redeploy takes a stranded server and brings it back stopped, which its owner could not tell
+   * apart from a lost change.
+   */
+  hostFailures?: boolean
   /** Stop issuing new operations after this long (default 10 min); the summary says so. */
   timeLimitMs?: number
   /** Progress and kill log (default: silent). */
@@ -744,6 +761,8 @@ interface ShownServer {
   group: string | null
   host: string
   flavor: string
+  /** The message of the server's `fault`, when it shows one. */
+  fault: string | null
 }
 
 async function showServer(ctx: LoadContext, rng: Rng, id: string): Promise<ShownServer | null | 'lost'> {
@@ -766,7 +785,13 @@ function parseShown(body: unknown): ShownServer {
     group: hints?.group?.[0] ?? null,
     host: String(s['OS-EXT-SRV-ATTR:host']),
     flavor: String((s.flavor as { id?: string } | undefined)?.id),
+    fault: (s.fault as { message?: string } | undefined)?.message ?? null,
   }
+}
+
+/** A server that no host could take when its host failed: ERROR, with the placement diagnosis as its fault. */
+function stranded(shown: ShownServer): boolean {
+  return shown.status === 'ERROR' && /^evacuation found no host/.test(shown.fault ?? '')
 }
 
 /** Which answers an operation may get, given what its owner knows of the server. */
@@ -807,6 +832,10 @@ async function mutate(
   expect: Expectation, idempotent: boolean, serverId: string | undefined, credential: Credential = DEMO,
 ): Promise<Verdict> {
   ctx.byOperation[op].attempted++
+  const owned = serverId === undefined ? undefined : ctx.servers.get(serverId)
+  // An owner's server may be being evacuated, or be stranded, whatever its owner last did.
+  const evacuee = ctx.options.hostFailures === true && owned !== undefined && owned.unknown === undefined && owned.owner >= 0 ? owned : undefined
+  const codes = evacuee && !expect.codes.includes('Ecs.0100') ? [...expect.codes, 'Ecs.0100'] : expect.codes
   let lostOnce = false
   for (let attempt = 1; attempt <= 6; attempt++) {
     const out = await send(ctx.options.replicas, rng, method, p, body, headers, ctx.net, credential)
@@ -829,13 +858,14 @@ async function mutate(
       ctx.byOperation[op].acknowledged++
       return { kind: 'ack', body: out.body, replica: out.replica }
     }
-    if (out.status >= 400 && out.status < 500 && out.code !== undefined && expect.codes.includes(out.code)) {
+    if (out.status >= 400 && out.status < 500 && out.code !== undefined && codes.includes(out.code)) {
       ctx.refused(out.code)
+      if (evacuee && out.code === 'Ecs.0100') await checkEvacuee(ctx, rng, evacuee, op)
       return { kind: 'refused', code: out.code }
     }
     ctx.fail({
       op,
-      message: `unexpected ${out.status} ${JSON.stringify(out.body)?.slice(0, 600)} (expected 200${expect.okAllowed ? '' : ' NOT allowed'} or ${expect.codes.join('/') || 'no refusal'})`,
+      message: `unexpected ${out.status} ${JSON.stringify(out.body)?.slice(0, 600)} (expected 200${expect.okAllowed ? '' : ' NOT allowed'} or ${codes.join('/') || 'no refusal'})`,
       replica: out.replica,
       requestId: out.requestId,
       serverId,
@@ -843,6 +873,33 @@ async function mutate(
     return { kind: 'failed' }
   }
   return { kind: 'unknown', why: `${op}: answer lost on every attempt` }
+}
+
+/**
+ * After an owner's request was refused Ecs.0100 while hosts fail: waits (bounded) until the
+ * server is idle — an evacuation of it may be running — and checks that it kept the power state
+ * its owner knows, or is stranded with the reason. Either way its owner's knowledge stands: a
+ * stranded server comes back in that state once capacity returns.
+ */
+async function checkEvacuee(ctx: LoadContext, rng: Rng, s: TrackedServer, op: Operation): Promise<void> {
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
+    const shown = await showServer(ctx, rng, s.id)
+    if (shown === null) {
+      ctx.fail({ op, message: `server vanished while hosts failed; history ${s.history.join(' | ')}`, serverId: s.id })
+      s.exists = false
+      return
+    }
+    if (shown !== 'lost' && shown.taskState === null) {
+      if (shown.status !== s.status && !stranded(shown)) {
+        ctx.fail({ op, message: `after an Ecs.0100 the idle server is ${shown.status}${shown.fault ? ` (${shown.fault})` : ''}; expected ${s.status} or stranded; history ${s.history.join(' | ')}`, serverId: s.id })
+        s.unknown = 'power state changed while hosts failed'
+      }
+      return
+    }
+    await sleep(50)
+  }
+  ctx.fail({ op, message: 'still busy 30 s after an Ecs.0100 while hosts failed', serverId: s.id })
 }
 
 /** One client: owns its servers, picks operations at random, verifies each answer and job. */
@@ -1019,7 +1076,7 @@ async function opMove(ctx: LoadContext, rng: Rng, s: TrackedServer): Promise<voi
     const withStop = running ? rng.chance(0.8) : rng.chance(0.2)
     const expect = running && !withStop ? { okAllowed: false, codes: ['Ecs.0100'] } : { okAllowed: true, codes: ['Ecs.0319', 'Ecs.0001'] }
     verdict = await mutate(ctx, rng, op, 'POST', v1(`/cloudservers/${s.id}/resize`), { resize: { flavorRef: flavor, ...(withStop ? { mode: 'withStopServer' } : {}) } }, {}, expect, false, s.id)
-  } else if (roll < 0.65) {
+  } else if (roll < 0.65 && ctx.options.hostFailures !== true) {
     op = 'redeploy'
     verdict = await mutate(ctx, rng, op, 'POST', v1(`/cloudservers/${s.id}/actions/redeploy`), undefined, {}, room, false, s.id)
   } else if (roll < 0.9) {
@@ -1316,6 +1373,8 @@ export interface Verification {
   checkedServers: number
   /** Servers skipped because a lost answer left their state unknown. */
   skippedServers: number
+  /** Servers stranded in ERROR with the reason (only accepted with `hostFailures`). */
+  strandedServers: number
 }
 
 /** Opens the fleet's database from the test process (SQLite: the same file, WAL; PostgreSQL: a small pool). */
@@ -1371,9 +1430,13 @@ export async function waitForJobsToFinish(database: Database, timeoutMs: number)
  * the independent capacity check on the database, then compares every server whose state is
  * known with what the API shows — existence, status, group hint, idle task — and every group's
  * member list with the servers expected in it; member hosts of each group must be distinct as
- * the API reports them; every server in the database must be accounted for.
+ * the API reports them; every server in the database must be accounted for. With
+ * `hostFailures` (hosts failed during the run), a server stranded in ERROR with the reason
+ * stands for the status its owner expects — it returns to it when capacity does — and is counted.
  */
-export async function verify(run: LoadRun, options: { replicas: ReplicaSource; database: DatabaseTarget; jobWaitMs?: number; seed?: number }): Promise<Verification> {
+export async function verify(
+  run: LoadRun, options: { replicas: ReplicaSource; database: DatabaseTarget; jobWaitMs?: number; seed?: number; hostFailures?: boolean },
+): Promise<Verification> {
   const rng = createRng((options.seed ?? run.summary.seed) ^ 0x1234567)
   const database = openDatabase(options.database)
   try {
@@ -1396,12 +1459,18 @@ export async function verify(run: LoadRun, options: { replicas: ReplicaSource; d
     const shown = new Map<string, ShownServer>()
     let checked = 0
     let skipped = 0
+    let strandedServers = 0
     for (let i = 0; i < tracked.length; i += 8) {
       await Promise.all(
         tracked.slice(i, i + 8).map(async (s) => {
           const out = await get(`/cloudservers/${s.id}`)
           if (out.status === 200) shown.set(s.id, parseShown(out.body))
           else if (!(out.status === 404 && out.code === 'Ecs.0114')) mismatches.push(`GET server ${s.id}: ${out.status} ${JSON.stringify(out.body)}`)
+          const strandedView = shown.get(s.id)
+          if (strandedView && stranded(strandedView)) {
+            strandedServers++
+            if (options.hostFailures !== true) mismatches.push(`server ${s.id} is stranded (${strandedView.fault ?? ''}), but no host was failed`)
+          }
           if (s.unknown !== undefined) {
             skipped++
             const view = shown.get(s.id)
@@ -1419,7 +1488,7 @@ export async function verify(run: LoadRun, options: { replicas: ReplicaSource; d
             mismatches.push(`server ${s.id} should exist (${s.status}, group ${s.group ?? 'none'}) but the API answers 404 ${history}`)
             return
           }
-          if (view.status !== s.status) mismatches.push(`server ${s.id} is ${view.status}, expected ${s.status} ${history}`)
+          if (view.status !== s.status && !stranded(view)) mismatches.push(`server ${s.id} is ${view.status}, expected ${s.status} ${history}`)
           if (view.flavor !== s.flavor) mismatches.push(`server ${s.id} has flavor ${view.flavor}, expected ${s.flavor} ${history}`)
           if (view.taskState !== null) mismatches.push(`server ${s.id} still has task ${view.taskState} ${history}`)
           if (view.group !== s.group) mismatches.push(`server ${s.id} shows group ${view.group ?? 'none'}, expected ${s.group ?? 'none'} ${history}`)
@@ -1480,7 +1549,7 @@ export async function verify(run: LoadRun, options: { replicas: ReplicaSource; d
     if (unaccounted.length > 0 && run.summary.unresolvedCreates === 0) {
       for (const r of unaccounted.slice(0, 20)) mismatches.push(`server ${r.id} (${r.name}, ${r.status}) exists but no acknowledged create made it`)
     }
-    return { violations, mismatches, runningJobs, capacity, checkedServers: checked, skippedServers: skipped }
+    return { violations, mismatches, runningJobs, capacity, checkedServers: checked, skippedServers: skipped, strandedServers }
   } finally {
     await database.close()
   }
@@ -1512,7 +1581,7 @@ export function summaryLine(s: LoadSummary, v?: Verification): string {
   return `seed ${s.seed}: ${s.attempted} ops in ${(s.durationMs / 1000).toFixed(1)} s (${(s.attempted / (s.durationMs / 1000)).toFixed(0)}/s), ` +
     `${s.acknowledged} acknowledged, refused ${refused}, ${s.networkErrors} lost answers (${s.resolved} resolved, ${s.unresolved} unresolved), ` +
     `${s.refusedConnections} refused connections, ${s.draining503} draining 503s, ${s.kills} kills, ${s.terms} SIGTERM restarts, ${s.pauses} pauses, ${s.failures} failures` +
-    (v ? `, ${v.violations.length} violations, ${v.mismatches.length} mismatches, ${v.checkedServers} servers checked (${v.skippedServers} skipped)` : '') +
+    (v ? `, ${v.violations.length} violations, ${v.mismatches.length} mismatches, ${v.checkedServers} servers checked (${v.skippedServers} skipped, ${v.strandedServers} stranded)` : '') +
     (s.stoppedEarly ? ' — STOPPED EARLY by the time limit' : '')
 }
 

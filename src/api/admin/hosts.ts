@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { invalidParameter } from '../../domain/errors.ts'
 import { HOST_NAME_PATTERN } from '../../domain/host.ts'
+import { apiTime, parseApiTime } from '../../domain/scheduled-event.ts'
 import type { HostDetail, HostServer, HostView } from '../../services/hosts.ts'
 import type { Services } from '../../services/index.ts'
 
@@ -43,6 +45,9 @@ const UpdateHost = Type.Object(
 
 const Empty = Type.Object({}, { additionalProperties: false })
 
+/** An operator's time, read by `parseApiTime` (RFC 3339 with a zone). */
+const Time = Type.String({ minLength: 1, maxLength: 64 })
+
 /** `POST /admin/hosts/{name}/action`: exactly one of the host actions. */
 const HostAction = Type.Object(
   {
@@ -50,9 +55,17 @@ const HostAction = Type.Object(
     enable: Type.Optional(Empty),
     drain: Type.Optional(Empty),
     fail: Type.Optional(Empty),
+    maintenance: Type.Optional(Type.Object({ not_before: Time, deadline: Type.Optional(Time) }, { additionalProperties: false })),
   },
   { additionalProperties: false, minProperties: 1, maxProperties: 1 },
 )
+
+/** A time an operator gave, or 400 `Ecs.0005` naming the field. */
+function adminTime(field: string, text: string): Date {
+  const time = parseApiTime(text)
+  if (!time) throw invalidParameter(`maintenance.${field} "${text}" is not a time; send e.g. 2025-06-01T02:00:00Z`)
+  return time
+}
 
 /** A host as the admin API shows it. */
 export function hostBody(h: HostView) {
@@ -73,14 +86,16 @@ function serverBody(s: HostServer) {
   return { id: s.id, name: s.name, project_id: s.projectId, status: s.status, task_state: s.taskState, vcpus: s.vcpus, ram_mb: s.ramMb, moving: s.moving }
 }
 
-function detailBody(h: HostDetail) {
+/** A host with its servers as the admin API shows it (`ecsd hosts show --json` prints the same). */
+export function detailBody(h: HostDetail) {
   return { ...hostBody(h), server_list: h.serverList.map(serverBody) }
 }
 
 /**
  * Hosts as operators manage them, under /admin (admin credentials only; the hook is the admin
  * plugin's): list, show, add (answers the agent credential, once), change dedication and fault
- * domain, disable, enable, drain, declare failed, remove.
+ * domain, disable, enable, drain, declare failed, plan a maintenance window (answers the window
+ * and how many scheduled events it has), remove.
  */
 export const hostAdminRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const { hosts } = services
@@ -106,6 +121,17 @@ export const hostAdminRoutes: FastifyPluginAsyncTypebox<{ services: Services }> 
   app.post('/hosts/:host_name/action', { schema: { params: HostParams, body: HostAction } }, async (req) => {
     const name = req.params.host_name
     const b = req.body
+    if (b.maintenance) {
+      const { not_before: notBefore, deadline } = b.maintenance
+      const plan = await services.scheduledEvents.planHostMaintenance(name, adminTime('not_before', notBefore), deadline === undefined ? undefined : adminTime('deadline', deadline))
+      return {
+        host: detailBody(await hosts.show(name)),
+        maintenance: {
+          host_event_id: plan.window.hostEventId, not_before: apiTime(plan.window.notBefore), deadline: apiTime(plan.window.deadline),
+          events: plan.events, created: plan.created,
+        },
+      }
+    }
     const host = b.disable ? await hosts.disable(name, b.disable.reason)
       : b.enable ? await hosts.enable(name)
         : b.drain ? await hosts.drain(name)

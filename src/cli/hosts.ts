@@ -1,0 +1,653 @@
+/**
+ * `ecsd hosts …`: hosts as operators manage them — list, show, add, disable, enable, drain,
+ * fail, maintenance, remove — either on the database itself (`--data-dir`/`--database`, as
+ * `migrate` and `projects` work) or against a running server's admin API (`--endpoint` with an
+ * admin credential). One client interface, two implementations, both answering in the admin
+ * API's JSON shapes: every command, and its `--json` output, is written once.
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import { InvalidArgumentError, type Command } from 'commander'
+import { detailBody, hostBody } from '../api/admin/hosts.ts'
+import { signRequest } from '../api/auth/signature.ts'
+import { ConfigError, loadConfig, sqliteFile } from '../config.ts'
+import { EcsError } from '../domain/errors.ts'
+import { DRAIN_REASON, DRAINED_REASON, HOST_NAME_PATTERN } from '../domain/host.ts'
+import { apiTime } from '../domain/scheduled-event.ts'
+import { createLogger } from '../logger.ts'
+import { loadMasterKey, SecretBox } from '../services/identity/secrets.ts'
+import { createServices, type Services } from '../services/index.ts'
+import { Database } from '../store/database.ts'
+
+/** A host as `GET /admin/hosts` lists it. */
+export type HostBody = ReturnType<typeof hostBody>
+/** A host with its servers, as `GET /admin/hosts/{name}` shows it. */
+export type HostDetailBody = ReturnType<typeof detailBody>
+
+/** One action of `POST /admin/hosts/{name}/action`, in its wire shape. */
+export type HostAction =
+  | { disable: { reason?: string } }
+  | { enable: Record<string, never> }
+  | { drain: Record<string, never> }
+  | { fail: Record<string, never> }
+
+/** The body of `POST /admin/hosts` (the `host` object). */
+export interface NewHostBody {
+  name: string
+  availability_zone: string
+  vcpus: number
+  ram_mb: number
+  fault_domain?: string
+  dedicated_to?: string
+}
+
+/** A maintenance window to plan: the `maintenance` action's body (ISO 8601 times). */
+export interface MaintenanceWindowBody {
+  not_before: string
+  deadline?: string
+}
+
+/** What planning maintenance answers: the host, and the window with its scheduled events. */
+export interface PlannedMaintenance {
+  host: HostDetailBody
+  maintenance: { host_event_id: string; not_before: string; deadline: string; events: number; created: number }
+}
+
+/** What adding a host answers: the host, and its agent's credential, shown this once. */
+export interface AddedHost {
+  host: HostDetailBody
+  credential: { access: string; secret: string }
+}
+
+/** Where the hosts commands act: the database itself, or a running server. */
+export interface HostsClient {
+  list(): Promise<HostBody[]>
+  show(name: string): Promise<HostDetailBody>
+  add(host: NewHostBody): Promise<AddedHost>
+  act(name: string, action: HostAction): Promise<HostDetailBody>
+  planMaintenance(name: string, window: MaintenanceWindowBody): Promise<PlannedMaintenance>
+  remove(name: string): Promise<void>
+  /**
+   * Moves a drain forward where nothing else would: on the database, one pass of the host
+   * monitor's drain, after taking over the moves of processes that died; against a server,
+   * nothing — its own monitor does the moving. Answers why servers could not move yet.
+   */
+  advanceDrain(name: string): Promise<string[]>
+  close(): Promise<void>
+}
+
+/** A failure to report as one line and exit 1: an answer of the admin API, or an unreachable server. */
+export class HostsCommandError extends Error {
+  override name = 'HostsCommandError'
+}
+
+/** The hosts commands on the database, through the same services a server runs. */
+class DatabaseHosts implements HostsClient {
+  constructor(private readonly services: Services) {}
+
+  async list(): Promise<HostBody[]> {
+    return (await this.services.hosts.list()).map(hostBody)
+  }
+
+  async show(name: string): Promise<HostDetailBody> {
+    return detailBody(await this.services.hosts.show(name))
+  }
+
+  async add(h: NewHostBody): Promise<AddedHost> {
+    const { host, credential } = await this.services.hosts.add({
+      name: h.name, az: h.availability_zone, vcpus: h.vcpus, ramMb: h.ram_mb, faultDomain: h.fault_domain, dedicatedTo: h.dedicated_to,
+    })
+    return { host: detailBody(host), credential: { access: credential.accessKey, secret: credential.secretKey } }
+  }
+
+  async act(name: string, action: HostAction): Promise<HostDetailBody> {
+    const hosts = this.services.hosts
+    if ('disable' in action) return detailBody(await hosts.disable(name, action.disable.reason))
+    if ('enable' in action) return detailBody(await hosts.enable(name))
+    if ('drain' in action) return detailBody(await hosts.drain(name))
+    return detailBody(await hosts.fail(name))
+  }
+
+  async planMaintenance(name: string, window: MaintenanceWindowBody): Promise<PlannedMaintenance> {
+    const plan = await this.services.scheduledEvents.planHostMaintenance(name, new Date(window.not_before), window.deadline === undefined ? undefined : new Date(window.deadline))
+    // The shape of the admin API's answer to the `maintenance` action (src/api/admin/hosts.ts).
+    return {
+      host: detailBody(await this.services.hosts.show(name)),
+      maintenance: {
+        host_event_id: plan.window.hostEventId, not_before: apiTime(plan.window.notBefore), deadline: apiTime(plan.window.deadline),
+        events: plan.events, created: plan.created,
+      },
+    }
+  }
+
+  async remove(name: string): Promise<void> {
+    await this.services.hosts.remove(name)
+  }
+
+  async advanceDrain(name: string): Promise<string[]> {
+    // A move this command started before it was killed is taken over once its lease expires.
+    await this.services.jobs.sweep()
+    return this.services.hostMonitor.drainOnce(name)
+  }
+
+  async close(): Promise<void> {
+    // Hands back the leases of moves still in flight, so the next runner takes them over at once.
+    await this.services.jobs.stop()
+    await this.services.database.close()
+  }
+}
+
+/** How long the CLI waits for one answer of a server. */
+const REQUEST_TIMEOUT_MS = 60_000
+
+/** The hosts commands against a running server: signed requests to `/admin/hosts`. */
+class ServerHosts implements HostsClient {
+  constructor(
+    private readonly endpoint: URL,
+    private readonly credential: { accessKey: string; secretKey: string },
+  ) {}
+
+  async list(): Promise<HostBody[]> {
+    return (await this.call<{ hosts: HostBody[] }>('GET', '')).hosts
+  }
+
+  async show(name: string): Promise<HostDetailBody> {
+    return (await this.call<{ host: HostDetailBody }>('GET', `/${encodeURIComponent(name)}`)).host
+  }
+
+  add(host: NewHostBody): Promise<AddedHost> {
+    return this.call<AddedHost>('POST', '', { host })
+  }
+
+  async act(name: string, action: HostAction): Promise<HostDetailBody> {
+    return (await this.call<{ host: HostDetailBody }>('POST', `/${encodeURIComponent(name)}/action`, action)).host
+  }
+
+  planMaintenance(name: string, maintenance: MaintenanceWindowBody): Promise<PlannedMaintenance> {
+    return this.call<PlannedMaintenance>('POST', `/${encodeURIComponent(name)}/action`, { maintenance })
+  }
+
+  async remove(name: string): Promise<void> {
+    await this.call<undefined>('DELETE', `/${encodeURIComponent(name)}`)
+  }
+
+  async advanceDrain(): Promise<string[]> {
+    return []
+  }
+
+  async close(): Promise<void> {}
+
+  private async call<T>(method: string, pathAfterHosts: string, body?: unknown): Promise<T> {
+    // An endpoint may carry a path prefix (a load balancer's route); the signature covers the full path.
+    const path = `${this.endpoint.pathname.replace(/\/+$/, '')}/admin/hosts${pathAfterHosts}`
+    const payload = body === undefined ? undefined : JSON.stringify(body)
+    const headers: Record<string, string> = { host: this.endpoint.host, ...(payload === undefined ? {} : { 'content-type': 'application/json' }) }
+    const signed = signRequest({ method, url: path, headers, ...(payload === undefined ? {} : { body: payload }), ...this.credential })
+    const url = new URL(path, this.endpoint)
+    let res: Response
+    try {
+      res = await fetch(url, { method, headers: { ...headers, ...signed }, ...(payload === undefined ? {} : { body: payload }), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
+    } catch (err) {
+      throw new HostsCommandError(`cannot reach ${this.endpoint.origin}: ${unreachableReason(err)}`)
+    }
+    const text = await res.text()
+    let json: unknown
+    try {
+      json = text === '' ? undefined : JSON.parse(text)
+    } catch {
+      throw new HostsCommandError(`${method} ${url.pathname} answered ${res.status} with a body that is not JSON; is ${this.endpoint.origin} an ecsd endpoint?`)
+    }
+    if (!res.ok) throw new HostsCommandError(errorMessage(json) ?? `${method} ${url.pathname} answered ${res.status}`)
+    return json as T
+  }
+}
+
+/** Why a request got no answer, in one line (fetch hides the socket error in `cause`). */
+function unreachableReason(err: unknown): string {
+  if (err instanceof Error && err.name === 'TimeoutError') return `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`
+  const cause = err instanceof Error ? err.cause : undefined
+  if (cause instanceof Error) return cause.message
+  return err instanceof Error ? err.message : String(err)
+}
+
+/** The message of an ecsd error body: `{"error":{"code","message"}}`, or the gateway's `{"error_code","error_msg"}`. */
+function errorMessage(json: unknown): string | undefined {
+  if (typeof json !== 'object' || json === null) return undefined
+  const body = json as { error?: { message?: unknown }; error_msg?: unknown }
+  if (typeof body.error?.message === 'string') return body.error.message
+  return typeof body.error_msg === 'string' ? body.error_msg : undefined
+}
+
+/** The options every hosts command takes. */
+interface TargetFlags {
+  dataDir?: string
+  database?: string
+  endpoint?: string
+  accessKey?: string
+  secretKey?: string
+  json?: boolean
+}
+
+/**
+ * Opens the client the flags ask for. Flags win over the environment: `--endpoint` talks to a
+ * server, `--data-dir`/`--database` to the database; with neither, `ECSD_ENDPOINT` chooses the
+ * server, and otherwise the database is the one `migrate` would use.
+ */
+async function openClient(flags: TargetFlags, rawEnv: NodeJS.ProcessEnv = process.env): Promise<HostsClient> {
+  // An empty variable means "not set", as loadConfig reads them.
+  const env = Object.fromEntries(Object.entries(rawEnv).filter(([, v]) => v !== undefined && v !== ''))
+  const databaseFlag = flags.dataDir ?? flags.database
+  if (flags.endpoint !== undefined && databaseFlag !== undefined) {
+    throw new ConfigError('give --endpoint (a running server) or --data-dir/--database (the database itself), not both')
+  }
+  const endpoint = flags.endpoint ?? (databaseFlag === undefined ? env.ECSD_ENDPOINT : undefined)
+  if (endpoint === undefined) {
+    if (flags.accessKey !== undefined || flags.secretKey !== undefined) {
+      throw new ConfigError('--access-key and --secret-key sign requests to a server: give --endpoint too')
+    }
+    return openDatabase(flags)
+  }
+  const url = URL.canParse(endpoint) ? new URL(endpoint) : undefined
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new ConfigError(`--endpoint / ECSD_ENDPOINT must be an http:// or https:// URL, got "${endpoint}"`)
+  }
+  const accessKey = flags.accessKey ?? env.ECSD_ACCESS_KEY
+  const secretKey = flags.secretKey ?? env.ECSD_SECRET_KEY
+  if (accessKey === undefined || secretKey === undefined) {
+    throw new ConfigError('--endpoint needs an admin credential: --access-key and --secret-key (or ECSD_ACCESS_KEY and ECSD_SECRET_KEY)')
+  }
+  if (!/^[^\s,]+$/.test(accessKey)) throw new ConfigError(`--access-key / ECSD_ACCESS_KEY is not an access key: "${accessKey}"`)
+  return new ServerHosts(url, { accessKey, secretKey })
+}
+
+/** The services over the database, as a server wires them (migrated, master key checked), without listening or background work. */
+async function openDatabase(flags: TargetFlags): Promise<HostsClient> {
+  const config = loadConfig({ dataDir: flags.dataDir, database: flags.database, logLevel: 'error' })
+  // Errors of background work (a move's job) go to stderr: stdout is the command's answer.
+  const logger = createLogger(config.logLevel, process.stderr)
+  const database = Database.open({ url: config.databaseUrl, sqliteFile: sqliteFile(config), poolSize: config.databasePoolSize })
+  try {
+    await database.migrate()
+    const box = new SecretBox(loadMasterKey({ value: config.masterKey, file: config.masterKeyFile }))
+    const services = createServices(config, database, logger, box)
+    await services.identity.checkMasterKey()
+    return new DatabaseHosts(services)
+  } catch (err) {
+    await database.close()
+    throw err
+  }
+}
+
+/** Runs `fn` with the client of the flags, closed afterwards. */
+async function withClient<T>(flags: TargetFlags, fn: (client: HostsClient) => Promise<T>): Promise<T> {
+  const client = await openClient(flags)
+  try {
+    return await fn(client)
+  } finally {
+    await client.close()
+  }
+}
+
+/**
+ * A command's action: a refused operation (a domain error on the database, an error answer of
+ * the server) is one line on stderr and exit 1; configuration errors go to main's handler
+ * (exit 2), and anything else is a bug shown with its stack.
+ */
+function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args)
+    } catch (err) {
+      if (!(err instanceof EcsError || err instanceof HostsCommandError)) throw err
+      process.stderr.write(`ecsd: ${err.message}\n`)
+      process.exitCode = 1
+    }
+  }
+}
+
+function print(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)
+}
+
+function printJson(value: unknown): void {
+  print(JSON.stringify(value, null, 2))
+}
+
+/** Left-aligned columns under upper-case headers. */
+function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()
+  return [line(headers), ...rows.map(line)].join('\n')
+}
+
+function adminText(h: HostBody): string {
+  return h.admin_reason === null ? h.admin_state : `${h.admin_state} (${h.admin_reason})`
+}
+
+function serversText(h: HostBody): string {
+  return h.moving_out === 0 ? String(h.servers) : `${h.servers} +${h.moving_out} moving out`
+}
+
+function listText(hosts: HostBody[]): string {
+  if (hosts.length === 0) return '(no hosts)'
+  return table(
+    ['NAME', 'AZ', 'FAULT DOMAIN', 'STATE', 'ADMIN STATE', 'VCPU USED/CAP', 'RAM MIB USED/CAP', 'SERVERS'],
+    hosts.map((h) => [
+      h.name, h.availability_zone, h.fault_domain ?? '-', h.state, adminText(h),
+      `${h.used.vcpus}/${h.capacity.vcpus}`, `${h.used.ram_mb}/${h.capacity.ram_mb}`, serversText(h),
+    ]),
+  )
+}
+
+function since(at: string | null): string {
+  return at === null ? '' : ` since ${at}`
+}
+
+function showText(h: HostDetailBody): string {
+  const fields: Array<[string, string]> = [
+    ['name', h.name],
+    ['id', h.id],
+    ['availability zone', h.availability_zone],
+    ['fault domain', h.fault_domain ?? '- (a fault domain of its own)'],
+    ['dedicated to', h.dedicated_to === null ? '- (shared pool)' : `project ${h.dedicated_to}`],
+    ['power state', `${h.state}${since(h.state_changed_at)}${h.last_heartbeat_at === null ? '' : `, last heartbeat ${h.last_heartbeat_at}`}`],
+    ['admin state', `${adminText(h)}${since(h.admin_changed_at)}`],
+    ['schedulable', h.schedulable ? 'yes' : 'no'],
+    ['agent', h.agent],
+    ['vCPU', `${h.used.vcpus} used / ${h.capacity.vcpus} capacity (${h.vcpus} × allocation ratio ${h.cpu_allocation_ratio}), ${h.free_vcpus} free`],
+    ['RAM', `${h.used.ram_mb} MiB used / ${h.capacity.ram_mb} MiB capacity (${h.ram_mb} MiB × allocation ratio ${h.ram_allocation_ratio}), ${h.free_ram_mb} MiB free`],
+    ['servers', `${h.servers} on it, ${h.moving_out} moving out`],
+  ]
+  const width = Math.max(...fields.map(([k]) => k.length))
+  const head = fields.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')
+  const servers = h.server_list.length === 0
+    ? '(no servers)'
+    : table(
+      ['SERVER ID', 'NAME', 'PROJECT', 'STATUS', 'TASK', 'VCPU', 'RAM MIB', 'MOVING'],
+      h.server_list.map((s) => [s.id, s.name, s.project_id, s.status, s.task_state ?? '-', String(s.vcpus), String(s.ram_mb), s.moving ?? '-']),
+    )
+  return `${head}\n\n${servers}`
+}
+
+/** One line on a host after an action: its admin and power state and what is on it. */
+function stateLine(h: HostBody): string {
+  return `host ${h.name}: ${adminText(h)}, power ${h.state}, ${h.servers} server${h.servers === 1 ? '' : 's'}${h.moving_out === 0 ? '' : `, ${h.moving_out} moving out`}`
+}
+
+/** Prints a host after an action: its JSON, or its state line. */
+function printAction(flags: TargetFlags, host: HostDetailBody): void {
+  if (flags.json) printJson({ host })
+  else print(stateLine(host))
+}
+
+const isDrained = (h: HostBody) => h.admin_state === 'maintenance' && h.admin_reason === DRAINED_REASON
+const isDraining = (h: HostBody) => h.admin_state === 'maintenance' && h.admin_reason === DRAIN_REASON
+
+/** How often a waiting drain looks again. */
+const DRAIN_POLL_MS = 250
+
+/**
+ * A drain's progress on a stream: a bar redrawn in place on a terminal, otherwise a line each
+ * time something changes (servers moved, moving, left, or why they wait).
+ */
+function drainProgress(stream: NodeJS.WriteStream, name: string): { update(h: HostBody, blocked: string[]): void; done(): void } {
+  let total = 0
+  let last = ''
+  let drawn = false
+  return {
+    update(h, blocked) {
+      const left = h.servers + h.moving_out
+      total = Math.max(total, left)
+      const moved = total - left
+      const waiting = blocked.length === 0 ? '' : ` — waiting: ${blocked[0]}${blocked.length > 1 ? ` (and ${blocked.length - 1} more)` : ''}`
+      const text = isDrained(h)
+        ? `drain ${name}: done, ${moved}/${total} servers moved off`
+        : `drain ${name}: ${moved}/${total} servers moved off, ${h.moving_out} moving, ${h.servers} to go${waiting}`
+      if (text === last) return
+      last = text
+      if (!stream.isTTY) {
+        stream.write(`${text}\n`)
+        return
+      }
+      const fraction = total === 0 ? 1 : moved / total
+      const width = 30
+      const full = Math.round(fraction * width)
+      const bar = `[${'#'.repeat(full)}${'.'.repeat(width - full)}] ${(fraction * 100).toFixed(0).padStart(3)}% ${text}`
+      // Cut to the terminal's width (0 when the terminal does not say): a wrapped line cannot be redrawn in place.
+      const columns = stream.columns > 0 ? stream.columns : 120
+      stream.write(`\r${bar.slice(0, Math.max(20, columns - 1))}\x1b[K`)
+      drawn = true
+    },
+    done() {
+      if (drawn) stream.write('\n')
+      drawn = false
+    },
+  }
+}
+
+/**
+ * Waits until the host is drained, moving the drain forward (`advanceDrain`) and showing its
+ * progress; answers the drained host, or undefined when interrupted (SIGINT, SIGTERM).
+ */
+async function waitForDrain(client: HostsClient, name: string, first: HostDetailBody): Promise<HostDetailBody | undefined> {
+  const progress = drainProgress(process.stderr, name)
+  const interrupted = new AbortController()
+  const interrupt = () => interrupted.abort()
+  process.once('SIGINT', interrupt)
+  process.once('SIGTERM', interrupt)
+  try {
+    let host = first
+    progress.update(host, [])
+    while (!isDrained(host)) {
+      if (interrupted.signal.aborted) return undefined
+      if (!isDraining(host)) {
+        throw new HostsCommandError(`the drain of ${name} ended before it finished: the host is now ${adminText(host)}`)
+      }
+      const blocked = await client.advanceDrain(name)
+      host = await client.show(name)
+      progress.update(host, blocked)
+      // An interrupt ends the wait at once; the loop then stops.
+      if (!isDrained(host)) await sleep(DRAIN_POLL_MS, undefined, { signal: interrupted.signal }).catch(() => undefined)
+    }
+    return host
+  } finally {
+    progress.done()
+    process.off('SIGINT', interrupt)
+    process.off('SIGTERM', interrupt)
+  }
+}
+
+function positiveInt(max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value)
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1 || n > max) throw new InvalidArgumentError(`not an integer from 1 to ${max}`)
+    return n
+  }
+}
+
+function boundedText(maxLength: number): (value: string) => string {
+  return (value) => {
+    if (value.length === 0 || value.length > maxLength) throw new InvalidArgumentError(`must be 1 to ${maxLength} characters`)
+    return value
+  }
+}
+
+function hostName(value: string): string {
+  if (!new RegExp(HOST_NAME_PATTERN).test(value)) {
+    throw new InvalidArgumentError('a host name is 1 to 63 letters, digits, ".", "_" or "-", starting with a letter or digit')
+  }
+  return value
+}
+
+/** An ISO 8601 time with its zone (a bare local time would mean different things on different machines). */
+function isoTime(value: string): string {
+  const ms = Date.parse(value)
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value) || Number.isNaN(ms)) {
+    throw new InvalidArgumentError('not an ISO 8601 time with a zone, e.g. 2026-07-01T22:00:00Z')
+  }
+  return new Date(ms).toISOString()
+}
+
+// The limits of the admin API's request schema (src/api/admin/hosts.ts): the database mode checks
+// the same, so a command is refused alike in both modes.
+const MAX_VCPUS = 100_000
+const MAX_RAM_MB = 1_000_000_000
+const MAX_ZONE_LENGTH = 255
+const MAX_FAULT_DOMAIN_LENGTH = 64
+const MAX_PROJECT_ID_LENGTH = 64
+const MAX_REASON_LENGTH = 255
+
+const TARGET_HELP = `
+Where it acts (flags win over the environment):
+  --data-dir DIR / --database URL   the database itself, as migrate does (ECSD_DATA_DIR,
+                                    ECSD_DATABASE_URL; default ./data)
+  --endpoint URL                    a running ecsd, signed with an admin credential:
+                                    --access-key/--secret-key or ECSD_ACCESS_KEY/ECSD_SECRET_KEY
+                                    (ECSD_ENDPOINT selects it when no flag says otherwise)`
+
+/** Commander's usage errors as one line `ecsd: …` that says where help is. */
+function oneLineUsageErrors(command: string): { outputError(message: string, write: (text: string) => void): void } {
+  return { outputError: (message, write) => write(`ecsd: ${message.replace(/^error: /, '').trimEnd()} (see ${command} --help)\n`) }
+}
+
+/** Adds a hosts subcommand with the options every one of them takes. */
+function hostsCommand(hosts: Command, name: string, description: string): Command {
+  return hosts
+    .command(name)
+    .description(description)
+    .option('--json', 'print the admin API\'s JSON instead of text')
+    .option('--data-dir <dir>', 'act on the SQLite database in this data directory (env ECSD_DATA_DIR, default ./data)')
+    .option('--database <url>', 'act on this PostgreSQL database, postgres://… (env ECSD_DATABASE_URL)')
+    .option('--endpoint <url>', 'act through a running ecsd at this URL (env ECSD_ENDPOINT)')
+    .option('--access-key <ak>', 'admin access key for --endpoint (env ECSD_ACCESS_KEY)')
+    .option('--secret-key <sk>', 'its secret key (env ECSD_SECRET_KEY, the better way: a flag shows in the process list)')
+    .addHelpText('after', TARGET_HELP)
+    .configureOutput(oneLineUsageErrors(`ecsd hosts ${name}`))
+}
+
+/**
+ * `ecsd hosts list|show|add|disable|enable|drain|fail|maintenance|remove`. Text by default,
+ * `--json` for scripts; a refused operation prints one line `ecsd: …` and exits 1, a usage or
+ * configuration error exits 2.
+ */
+export function registerHostCommands(program: Command): void {
+  const hosts = program
+    .command('hosts')
+    .description('manage compute hosts: capacity, admin state, drains, failures, maintenance')
+    .showHelpAfterError(false)
+    .configureOutput(oneLineUsageErrors('ecsd hosts'))
+    // Usage errors exit 2, as configuration errors do (help itself exits 0).
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
+
+  hostsCommand(hosts, 'list', 'list hosts: zone, fault domain, power and admin state, vCPU and RAM used of capacity, servers')
+    .action(action(async (flags: TargetFlags) => {
+      const list = await withClient(flags, (client) => client.list())
+      if (flags.json) printJson({ hosts: list })
+      else print(listText(list))
+    }))
+
+  hostsCommand(hosts, 'show', 'show one host: its zone, capacity and allocation ratios, used and free, fault domain, power and admin state with reason and time, and its servers')
+    .argument('<name>', 'host name')
+    .action(action(async (name: string, flags: TargetFlags) => {
+      const host = await withClient(flags, (client) => client.show(name))
+      if (flags.json) printJson({ host })
+      else print(showText(host))
+    }))
+
+  hostsCommand(hosts, 'add', 'add a host, up and enabled; prints its agent\'s credential, shown only this once')
+    .argument('<name>', 'host name (letters, digits, ".", "_", "-")', hostName)
+    .requiredOption('--az <az>', 'availability zone', boundedText(MAX_ZONE_LENGTH))
+    .requiredOption('--vcpus <n>', 'physical vCPUs', positiveInt(MAX_VCPUS))
+    .requiredOption('--ram-mb <n>', 'physical RAM in MiB', positiveInt(MAX_RAM_MB))
+    .option('--fault-domain <fd>', 'the rack (failure unit) it is in; default: a fault domain of its own', boundedText(MAX_FAULT_DOMAIN_LENGTH))
+    .option('--dedicated-to <project>', 'dedicate it to this project (a dedicated host); default: the shared pool', boundedText(MAX_PROJECT_ID_LENGTH))
+    .action(action(async (name: string, flags: TargetFlags & { az: string; vcpus: number; ramMb: number; faultDomain?: string; dedicatedTo?: string }) => {
+      const added = await withClient(flags, (client) =>
+        client.add({
+          name, availability_zone: flags.az, vcpus: flags.vcpus, ram_mb: flags.ramMb,
+          ...(flags.faultDomain === undefined ? {} : { fault_domain: flags.faultDomain }),
+          ...(flags.dedicatedTo === undefined ? {} : { dedicated_to: flags.dedicatedTo }),
+        }),
+      )
+      if (flags.json) {
+        printJson(added)
+        return
+      }
+      print(showText(added.host))
+      print(`\nAgent credential of ${name} (shown only now; store it safely):\n  AK  ${added.credential.access}\n  SK  ${added.credential.secret}`)
+    }))
+
+  hostsCommand(hosts, 'disable', 'take a host out of placement; its servers stay')
+    .argument('<name>', 'host name')
+    .option('--reason <text>', 'why, shown with its admin state', boundedText(MAX_REASON_LENGTH))
+    .action(action(async (name: string, flags: TargetFlags & { reason?: string }) => {
+      const disable = flags.reason === undefined ? {} : { reason: flags.reason }
+      printAction(flags, await withClient(flags, (client) => client.act(name, { disable })))
+    }))
+
+  hostsCommand(hosts, 'enable', 'put a host back into placement (also ends a drain or maintenance)')
+    .argument('<name>', 'host name')
+    .action(action(async (name: string, flags: TargetFlags) => {
+      printAction(flags, await withClient(flags, (client) => client.act(name, { enable: {} })))
+    }))
+
+  hostsCommand(hosts, 'drain', 'move every server off a host, then leave it in maintenance (drained); shows the progress until done')
+    .argument('<name>', 'host name')
+    .option('--no-wait', 'start the drain and return at once')
+    .addHelpText('after', `
+The host takes no new servers from the start; its servers move off it live if they run, cold
+if not. Against a server (--endpoint), the server's host monitor moves them and this command
+follows. On the database (--data-dir/--database) this command does the moving itself, as a
+server's host monitor would, so it works with no server running. Interrupted (Ctrl-C, a crash),
+the host stays in drain: run the command again to resume. While no host can take a server, it
+waits (on the database, it says why); add or enable capacity and it goes on.`)
+    .action(action(async (name: string, flags: TargetFlags & { wait: boolean }) => {
+      await withClient(flags, async (client) => {
+        const started = await client.act(name, { drain: {} })
+        const host = flags.wait ? await waitForDrain(client, name, started) : started
+        if (host === undefined) {
+          process.stderr.write(`ecsd: interrupted; host ${name} stays in drain: run ecsd hosts drain ${name} again to resume\n`)
+          process.exitCode = 130
+          return
+        }
+        printAction(flags, host)
+      })
+    }))
+
+  hostsCommand(hosts, 'fail', 'declare a host dead now: it goes down and its servers are evacuated')
+    .argument('<name>', 'host name')
+    .addHelpText('after', `
+A server's host monitor evacuates the servers (at once against --endpoint; on the database,
+when a server next runs). A simulated host stays down until its heartbeat fault is deleted
+(DELETE /admin/faults/{id}); a real agent's host comes back, fenced, when its agent reports.`)
+    .action(action(async (name: string, flags: TargetFlags) => {
+      printAction(flags, await withClient(flags, (client) => client.act(name, { fail: {} })))
+    }))
+
+  hostsCommand(hosts, 'maintenance', 'plan a maintenance window of a host; its servers\' tenants see scheduled events')
+    .argument('<name>', 'host name')
+    .requiredOption('--not-before <time>', 'the window starts no earlier than this (ISO 8601 with a zone, e.g. 2026-07-01T22:00:00Z)', isoTime)
+    .option('--deadline <time>', 'and is done by this (ISO 8601 with a zone; default: 24 h after --not-before)', isoTime)
+    .addHelpText('after', `
+The host leaves placement at once (admin state maintenance, the reason naming the window), and
+each server on it gets a scheduled event its tenant may reschedule or accept within the window;
+at the deadline the servers nobody answered for are moved. Planning the same window again adds
+events only for servers that came onto the host since.`)
+    .action(action(async (name: string, flags: TargetFlags & { notBefore: string; deadline?: string }) => {
+      const window = { not_before: flags.notBefore, ...(flags.deadline === undefined ? {} : { deadline: flags.deadline }) }
+      const planned = await withClient(flags, (client) => client.planMaintenance(name, window))
+      if (flags.json) {
+        printJson(planned)
+        return
+      }
+      const m = planned.maintenance
+      print(`${stateLine(planned.host)}\nmaintenance window ${m.not_before} to ${m.deadline}: ${m.events} scheduled event${m.events === 1 ? '' : 's'} (${m.created} new)`)
+    }))
+
+  hostsCommand(hosts, 'remove', 'remove an empty host (no servers on it or moving off it, none in the recycle bin from it)')
+    .argument('<name>', 'host name')
+    .action(action(async (name: string, flags: TargetFlags) => {
+      await withClient(flags, (client) => client.remove(name))
+      if (flags.json) printJson({ removed: name })
+      else print(`host ${name} removed`)
+    }))
+}
