@@ -11,7 +11,7 @@ import { lockForUpdate, type Database, type Dialect } from '../store/database.ts
 import type { Schema } from '../store/schema.ts'
 import type { JobRunner } from './jobs.ts'
 import { describeHolds, groupHolds, heldByGroup, insertMemberships, memberCount } from './membership.ts'
-import { startMoves } from './moves.ts'
+import { MOVING_SERVER_COLUMNS, startMoves } from './moves.ts'
 import { nowIso } from './time.ts'
 
 /** A group as the API shows it. */
@@ -145,7 +145,7 @@ export class GroupService {
       const server = await lockForUpdate(
         db
           .selectFrom('servers')
-          .select(['id', 'project_id', 'status', 'task_state', 'virtualization', 'flavor_id', 'az', 'host_id', 'vcpus', 'ram_mb', 'power_state', 'in_recycle_bin', 'bin_group_id', 'stranded'])
+          .select(MOVING_SERVER_COLUMNS)
           .where('id', '=', serverId)
           .where('project_id', '=', projectId),
         dialect,

@@ -55,7 +55,8 @@ export interface MovePlan {
 /** How a move ended, as the driver reported it. */
 export type MoveOutcome = { ok: true } | { ok: false; code: string; reason: string }
 
-const SELECTED = ['id', 'project_id', 'host_id', 'flavor_id', 'vcpus', 'ram_mb', 'status', 'power_state', 'in_recycle_bin', 'az', 'task_state', 'virtualization', 'bin_group_id', 'stranded'] as const
+/** The columns of `MovingServer`: what every use case that may move a server reads of it. */
+export const MOVING_SERVER_COLUMNS = ['id', 'project_id', 'host_id', 'flavor_id', 'vcpus', 'ram_mb', 'status', 'power_state', 'in_recycle_bin', 'az', 'task_state', 'virtualization', 'bin_group_id', 'stranded'] as const
 
 /**
  * Locks a server of the project for a move, in the lock order every writer uses: its group
@@ -79,7 +80,7 @@ export async function lockServersForMove(db: Kysely<Schema>, dialect: Dialect, p
   const before = await membership()
   const groups = [...new Set([...before.values()].map((g) => g.id))].sort()
   if (groups.length > 0) await lockForUpdate(db.selectFrom('server_groups').select('id').where('id', 'in', groups).orderBy('id'), dialect).execute()
-  const rows = await lockForUpdate(db.selectFrom('servers').select(SELECTED).where('project_id', '=', projectId).where('id', 'in', ids).orderBy('id'), dialect).execute()
+  const rows = await lockForUpdate(db.selectFrom('servers').select(MOVING_SERVER_COLUMNS).where('project_id', '=', projectId).where('id', 'in', ids).orderBy('id'), dialect).execute()
   const byId = new Map(rows.map((r) => [r.id, r]))
   const after = dialect === 'postgres' ? await membership() : before
   return serverIds.map((id) => {

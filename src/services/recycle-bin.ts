@@ -8,7 +8,7 @@ import type { Schema } from '../store/schema.ts'
 import { lockProject } from './groups.ts'
 import { recordJob, TASK_STATE_OF, type JobRunner } from './jobs.ts'
 import { describeHolds, groupHolds, heldByGroup, memberCount, noGroupHolds } from './membership.ts'
-import { startMoves } from './moves.ts'
+import { MOVING_SERVER_COLUMNS, startMoves } from './moves.ts'
 import { nameContains, selectRecords, toRecord, type AcceptedJob, type ServerRecord } from './servers.ts'
 import { nowIso } from './time.ts'
 
@@ -164,7 +164,7 @@ export class RecycleBinService {
   private async lockBinned(db: Kysely<Schema>, dialect: Database['dialect'], projectId: string, serverId: string) {
     const server = await lockForUpdate(
       db.selectFrom('servers')
-        .select(['id', 'project_id', 'host_id', 'flavor_id', 'vcpus', 'ram_mb', 'status', 'power_state', 'in_recycle_bin', 'az', 'task_state', 'virtualization', 'bin_group_id', 'stranded'])
+        .select(MOVING_SERVER_COLUMNS)
         .where('id', '=', serverId)
         .where('project_id', '=', projectId),
       dialect,
