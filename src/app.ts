@@ -16,6 +16,7 @@ import { moveRoutes, resizeV11Routes } from './api/huawei/moves.ts'
 import { recycleBinRoutes } from './api/huawei/recycle-bin.ts'
 import { scheduledEventRoutes } from './api/huawei/scheduled-events.ts'
 import { serverRoutes } from './api/huawei/servers.ts'
+import type { TlsMaterial } from './config.ts'
 import { apiNotFound, EcsError, invalidParameter } from './domain/errors.ts'
 import type { Services } from './services/index.ts'
 
@@ -30,10 +31,12 @@ export const BODY_LIMIT_BYTES = 1024 * 1024
  * onRequest (request id) → body read raw (the signature covers the bytes) → preValidation
  * (authenticate, then report an unreadable body) → schema validation (strict bodies) →
  * preHandler (per-credential rate limit) → handler → service transaction → response; every
- * error goes through one handler.
+ * error goes through one handler. With `tls` it serves HTTPS.
  */
-export function buildApp(services: Services, logger: Logger) {
+export function buildApp(services: Services, logger: Logger, tls?: TlsMaterial) {
   const app = Fastify({
+    // null is fastify's "plain HTTP" for this option; one type of app either way.
+    https: tls === undefined ? null : { cert: tls.cert, key: tls.key },
     loggerInstance: logger,
     genReqId: () => randomUUID().replaceAll('-', ''),
     requestIdHeader: false,

@@ -1,3 +1,5 @@
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { FaultSpecError, readFaultSpec, type FaultSpec } from './domain/fault.ts'
 
@@ -9,6 +11,14 @@ export interface Quotas {
   maxTotalCores: number
   /** MiB */
   maxTotalRAMSize: number
+}
+
+/** The files `ecsd serve` reads its certificate and private key from to serve HTTPS. */
+export interface TlsFiles {
+  /** PEM: the server's certificate, followed by any intermediate certificates. */
+  certFile: string
+  /** PEM: the certificate's private key (not passphrase-protected). */
+  keyFile: string
 }
 
 /** Which score orders placement candidates. */
@@ -62,6 +72,12 @@ export interface Config {
   simulatedHeartbeats: boolean
   /** `ECSD_FAULTS`: faults of the simulated hosts added at start-up (see docs/operations.md). */
   faults: FaultSpec[]
+  /**
+   * `--tls-cert`/`--tls-key`: serve HTTPS with these files; undefined serves plain HTTP (on
+   * 127.0.0.1, or behind something that terminates TLS). Their contents are read by
+   * `readTlsFiles` when the server starts, so commands that never listen do not need them.
+   */
+  tls: TlsFiles | undefined
 }
 
 /** Values given on the command line; each wins over its `ECSD_*` environment variable. */
@@ -73,6 +89,8 @@ export interface ConfigFlags {
   demo?: boolean | undefined
   driverLatencyMs?: string | number | undefined
   logLevel?: string | undefined
+  tlsCert?: string | undefined
+  tlsKey?: string | undefined
 }
 
 /** A configuration value that cannot be used; the message names the setting and the value. */
@@ -153,7 +171,59 @@ export function loadConfig(flags: ConfigFlags = {}, rawEnv: NodeJS.ProcessEnv = 
     hostDownAfterMs: int('ECSD_HOST_DOWN_AFTER_S', undefined, 30, 1, 86_400) * 1000,
     simulatedHeartbeats: bool('ECSD_SIMULATED_HEARTBEATS', true),
     faults: faultsFrom(env.ECSD_FAULTS),
+    tls: tlsFiles(flags.tlsCert ?? env.ECSD_TLS_CERT, flags.tlsKey ?? env.ECSD_TLS_KEY),
   }
+}
+
+/** `--tls-cert`/`--tls-key`: both (HTTPS) or neither (plain HTTP); one alone is a mistake, not a choice. */
+function tlsFiles(cert: string | undefined, key: string | undefined): TlsFiles | undefined {
+  if (cert === undefined && key === undefined) return undefined
+  if (cert === undefined || key === undefined) {
+    const [given, missing] = cert === undefined ? ['--tls-key / ECSD_TLS_KEY', '--tls-cert / ECSD_TLS_CERT'] : ['--tls-cert / ECSD_TLS_CERT', '--tls-key / ECSD_TLS_KEY']
+    throw new ConfigError(`${given} is set but ${missing} is not: serving HTTPS needs both the certificate and its key`)
+  }
+  return { certFile: path.resolve(cert), keyFile: path.resolve(key) }
+}
+
+/** What the HTTPS server is given: the PEM contents of the TLS files, checked. */
+export interface TlsMaterial {
+  cert: Buffer
+  key: Buffer
+}
+
+/**
+ * Reads the TLS files and checks them before anything listens: each readable, the certificate a
+ * PEM certificate, the key an unencrypted PEM private key, and the key the certificate's own —
+ * each mistake a ConfigError naming the setting and the file, where the TLS stack would fail
+ * later with an OpenSSL code.
+ */
+export function readTlsFiles(files: TlsFiles): TlsMaterial {
+  const read = (setting: string, file: string) => {
+    try {
+      return readFileSync(file)
+    } catch (err) {
+      // Node's message ends with ", open '<file>'": the file is named already.
+      throw new ConfigError(`${setting}: cannot read ${file} (${(err as Error).message.replace(/, \w+ '.*'$/, '')})`)
+    }
+  }
+  const cert = read('--tls-cert / ECSD_TLS_CERT', files.certFile)
+  const key = read('--tls-key / ECSD_TLS_KEY', files.keyFile)
+  let certificate: X509Certificate
+  try {
+    certificate = new X509Certificate(cert)
+  } catch {
+    throw new ConfigError(`--tls-cert / ECSD_TLS_CERT: ${files.certFile} is not a PEM certificate (-----BEGIN CERTIFICATE-----)`)
+  }
+  let privateKey: KeyObject
+  try {
+    privateKey = createPrivateKey(key)
+  } catch {
+    throw new ConfigError(`--tls-key / ECSD_TLS_KEY: ${files.keyFile} is not an unencrypted PEM private key (-----BEGIN PRIVATE KEY-----)`)
+  }
+  if (!certificate.checkPrivateKey(privateKey)) {
+    throw new ConfigError(`--tls-key / ECSD_TLS_KEY: ${files.keyFile} is not the private key of the certificate in ${files.certFile}`)
+  }
+  return { cert, key }
 }
 
 /** `ECSD_FAULTS`: a JSON array of `{host?, step, mode, probability?, reason?}`. */

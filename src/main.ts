@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
+import { registerAgentCommand } from './cli/agent.ts'
 import { FLEET_DEFAULTS, fleetGenerate, type FleetGenerateFlags } from './cli/fleet.ts'
 import { registerHostCommands } from './cli/hosts.ts'
 import { registerIdentityCommands } from './cli/identity.ts'
@@ -41,6 +42,8 @@ program
   .option('--no-demo', 'do not create the demo project, fleet and flavors on first start (env ECSD_DEMO=false)')
   .addOption(new Option('--driver-latency-ms <ms>', 'simulated driver time per operation (env ECSD_DRIVER_LATENCY_MS, default 200)').argParser(nonNegativeInt))
   .option('--log-level <level>', 'pino log level (env ECSD_LOG_LEVEL, default info)')
+  .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); needs --tls-key (env ECSD_TLS_CERT, default: plain HTTP)')
+  .option('--tls-key <file>', 'the certificate\'s PEM private key (env ECSD_TLS_KEY)')
   .action(async (opts: ConfigFlags & { demo: boolean }, cmd: Command) => {
     // commander always sets `demo` (true unless --no-demo); only an explicit flag may override the env.
     const demoFromCli = cmd.getOptionValueSource('demo') === 'cli' ? opts.demo : undefined
@@ -123,6 +126,7 @@ program
 
 registerIdentityCommands(program)
 registerHostCommands(program)
+registerAgentCommand(program)
 
 program.parseAsync().catch((err: unknown) => {
   if (err instanceof ConfigError || err instanceof IdentityError || err instanceof MasterKeyError) {

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import { buildApp, type App } from './app.ts'
-import { ConfigError, sqliteFile, type Config } from './config.ts'
+import { ConfigError, readTlsFiles, sqliteFile, type Config } from './config.ts'
 import { EcsError } from './domain/errors.ts'
 import { createLogger, subsystem } from './logger.ts'
 import { DEMO, seedDemo } from './services/demo.ts'
@@ -12,6 +12,7 @@ import { Database } from './store/database.ts'
 export interface RunningServer {
   app: App
   services: Services
+  /** `https://…` when it serves TLS itself (`--tls-cert`/`--tls-key`), `http://…` otherwise. */
   url: string
   close(): Promise<void>
 }
@@ -22,6 +23,8 @@ export interface RunningServer {
  * steps in progress finish and closes the store.
  */
 export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+  // Unusable TLS files stop the start before the database is opened or migrated.
+  const tls = config.tls === undefined ? undefined : readTlsFiles(config.tls)
   const database = Database.open({ url: config.databaseUrl, sqliteFile: sqliteFile(config), poolSize: config.databasePoolSize, logger: subsystem(logger, 'db') })
   await database.migrate()
   const box = new SecretBox(loadMasterKey({ value: config.masterKey, file: config.masterKeyFile }))
@@ -38,11 +41,11 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   if (config.faults.length > 0) logger.info({ configured: config.faults.length, added: configuredFaults }, 'injected faults of ECSD_FAULTS applied')
   services.jobs.start()
   services.hostMonitor.start()
-  const app = buildApp(services, logger)
+  const app = buildApp(services, logger, tls)
   await app.listen({ host: config.host, port: config.port })
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.port
-  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`
+  const url = `${tls === undefined ? 'http' : 'https'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`
   return {
     app,
     services,

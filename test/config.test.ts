@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import { describe, test } from 'node:test'
-import { ConfigError, DEFAULT_QUOTAS, loadConfig } from '../src/config.ts'
+import { ConfigError, DEFAULT_QUOTAS, loadConfig, readTlsFiles } from '../src/config.ts'
+import { generateCertificates } from './certificates.ts'
+import { tempDir } from './helper.ts'
 
 describe('loadConfig', () => {
   test('defaults', () => {
@@ -43,6 +45,38 @@ describe('loadConfig', () => {
       [{ ECSD_PLACEMENT_SCORE: 'random' }, /ECSD_PLACEMENT_SCORE/],
     ] as const) {
       assert.throws(() => loadConfig({}, env), (err: unknown) => err instanceof ConfigError && mentions.test(err.message))
+    }
+  })
+})
+
+describe('TLS settings', () => {
+  test('plain HTTP unless both files are named; flags over environment; paths resolved', () => {
+    assert.equal(loadConfig({}, {}).tls, undefined)
+    assert.deepEqual(loadConfig({}, { ECSD_TLS_CERT: 'c.pem', ECSD_TLS_KEY: 'k.pem' }).tls, { certFile: path.resolve('c.pem'), keyFile: path.resolve('k.pem') })
+    assert.deepEqual(loadConfig({ tlsCert: '/x/c.pem' }, { ECSD_TLS_CERT: 'c.pem', ECSD_TLS_KEY: '/x/k.pem' }).tls, { certFile: '/x/c.pem', keyFile: '/x/k.pem' })
+    for (const [flags, env, mentions] of [
+      [{ tlsCert: 'c.pem' }, {}, /--tls-cert \/ ECSD_TLS_CERT is set but --tls-key \/ ECSD_TLS_KEY is not/],
+      [{}, { ECSD_TLS_KEY: 'k.pem' }, /--tls-key \/ ECSD_TLS_KEY is set but --tls-cert \/ ECSD_TLS_CERT is not/],
+      [{}, { ECSD_TLS_CERT: 'c.pem', ECSD_TLS_KEY: '' }, /ECSD_TLS_KEY is not/],
+    ] as const) {
+      assert.throws(() => loadConfig(flags, env), (err: unknown) => err instanceof ConfigError && mentions.test(err.message))
+    }
+  })
+
+  test('readTlsFiles gives a matching certificate and key, and refuses anything else with the setting and the file', async (t) => {
+    const certs = await generateCertificates(tempDir(t))
+    const { cert, key } = readTlsFiles({ certFile: certs.certFile, keyFile: certs.keyFile })
+    assert.match(cert.toString(), /^-----BEGIN CERTIFICATE-----/)
+    assert.match(key.toString(), /^-----BEGIN PRIVATE KEY-----/)
+    const absent = path.join(path.dirname(certs.caFile), 'absent.pem')
+    for (const [files, mentions] of [
+      [{ certFile: absent, keyFile: certs.keyFile }, /^--tls-cert \/ ECSD_TLS_CERT: cannot read .*absent\.pem \(ENOENT: no such file or directory\)$/],
+      [{ certFile: certs.certFile, keyFile: absent }, /^--tls-key \/ ECSD_TLS_KEY: cannot read .*absent\.pem \(ENOENT/],
+      [{ certFile: certs.keyFile, keyFile: certs.keyFile }, /^--tls-cert \/ ECSD_TLS_CERT: .*server\.key is not a PEM certificate/],
+      [{ certFile: certs.certFile, keyFile: certs.certFile }, /^--tls-key \/ ECSD_TLS_KEY: .*server\.pem is not an unencrypted PEM private key/],
+      [{ certFile: certs.otherCaFile, keyFile: certs.keyFile }, /^--tls-key \/ ECSD_TLS_KEY: .*server\.key is not the private key of the certificate in .*other-ca\.pem$/],
+    ] as const) {
+      assert.throws(() => readTlsFiles(files), (err: unknown) => err instanceof ConfigError && mentions.test(err.message), String(mentions))
     }
   })
 })

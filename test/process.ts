@@ -26,7 +26,7 @@ export interface EcsdProcess {
  * itself SIGTERM. The pipe closes however the test process ends, even when it dies without
  * running `after` hooks, so a server never outlives its test.
  */
-const PARENT_WATCHDOG =
+export const PARENT_WATCHDOG =
   'data:text/javascript,' +
   encodeURIComponent('process.stdin.on("end",()=>process.kill(process.pid,"SIGTERM")).resume();process.stdin.unref?.()')
 
@@ -49,7 +49,7 @@ export async function startEcsd(dataDir: string, args: string[] = [], env: Recor
       reject(new Error(`ecsd did not start within ${timeoutMs} ms:\n${err}`))
     }, timeoutMs)
     const check = () => {
-      const m = /ecsd listening on (http:\/\/\S+)\n/.exec(out)
+      const m = /ecsd listening on (https?:\/\/\S+)\n/.exec(out)
       if (m) {
         clearTimeout(timer)
         resolve(m[1]!)

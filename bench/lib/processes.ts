@@ -104,7 +104,7 @@ export const BENCH_SERVER_ENV: Record<string, string> = {
 export function startEcsd(options: { nodeArgs?: string[]; dataDir: string; databaseUrl?: string | undefined; core: number | undefined; logFile: string; env?: Record<string, string>; logLevel?: string }): Promise<ServerProcess> {
   const args = ['src/main.ts', 'serve', '--port', '0', '--data-dir', options.dataDir, '--log-level', options.logLevel ?? 'info', '--no-demo']
   if (options.databaseUrl !== undefined) args.push('--database', options.databaseUrl)
-  return startNodeServer({ args, nodeArgs: options.nodeArgs ?? [], env: { ...BENCH_SERVER_ENV, ...options.env }, core: options.core, logFile: options.logFile, listening: /ecsd listening on (http:\/\/\S+)\n/ })
+  return startNodeServer({ args, nodeArgs: options.nodeArgs ?? [], env: { ...BENCH_SERVER_ENV, ...options.env }, core: options.core, logFile: options.logFile, listening: /ecsd listening on (https?:\/\/\S+)\n/ })
 }
 
 /** Starts the baseline server (bench/baseline-server.ts). */

@@ -8,7 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { InvalidArgumentError, type Command } from 'commander'
 import { detailBody, hostBody } from '../api/admin/hosts.ts'
-import { signRequest } from '../api/auth/signature.ts'
+import { EcsdClient, EndpointError } from '../api/client.ts'
 import { ConfigError, loadConfig, sqliteFile } from '../config.ts'
 import { EcsError } from '../domain/errors.ts'
 import { DRAIN_REASON, DRAINED_REASON, HOST_NAME_PATTERN } from '../domain/host.ts'
@@ -136,15 +136,9 @@ class DatabaseHosts implements HostsClient {
   }
 }
 
-/** How long the CLI waits for one answer of a server. */
-const REQUEST_TIMEOUT_MS = 60_000
-
 /** The hosts commands against a running server: signed requests to `/admin/hosts`. */
 class ServerHosts implements HostsClient {
-  constructor(
-    private readonly endpoint: URL,
-    private readonly credential: { accessKey: string; secretKey: string },
-  ) {}
+  constructor(private readonly client: EcsdClient) {}
 
   async list(): Promise<HostBody[]> {
     return (await this.call<{ hosts: HostBody[] }>('GET', '')).hosts
@@ -174,47 +168,19 @@ class ServerHosts implements HostsClient {
     return []
   }
 
-  async close(): Promise<void> {}
-
-  private async call<T>(method: string, pathAfterHosts: string, body?: unknown): Promise<T> {
-    // An endpoint may carry a path prefix (a load balancer's route); the signature covers the full path.
-    const path = `${this.endpoint.pathname.replace(/\/+$/, '')}/admin/hosts${pathAfterHosts}`
-    const payload = body === undefined ? undefined : JSON.stringify(body)
-    const headers: Record<string, string> = { host: this.endpoint.host, ...(payload === undefined ? {} : { 'content-type': 'application/json' }) }
-    const signed = signRequest({ method, url: path, headers, ...(payload === undefined ? {} : { body: payload }), ...this.credential })
-    const url = new URL(path, this.endpoint)
-    let res: Response
-    try {
-      res = await fetch(url, { method, headers: { ...headers, ...signed }, ...(payload === undefined ? {} : { body: payload }), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
-    } catch (err) {
-      throw new HostsCommandError(`cannot reach ${this.endpoint.origin}: ${unreachableReason(err)}`)
-    }
-    const text = await res.text()
-    let json: unknown
-    try {
-      json = text === '' ? undefined : JSON.parse(text)
-    } catch {
-      throw new HostsCommandError(`${method} ${url.pathname} answered ${res.status} with a body that is not JSON; is ${this.endpoint.origin} an ecsd endpoint?`)
-    }
-    if (!res.ok) throw new HostsCommandError(errorMessage(json) ?? `${method} ${url.pathname} answered ${res.status}`)
-    return json as T
+  close(): Promise<void> {
+    return this.client.close()
   }
-}
 
-/** Why a request got no answer, in one line (fetch hides the socket error in `cause`). */
-function unreachableReason(err: unknown): string {
-  if (err instanceof Error && err.name === 'TimeoutError') return `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`
-  const cause = err instanceof Error ? err.cause : undefined
-  if (cause instanceof Error) return cause.message
-  return err instanceof Error ? err.message : String(err)
-}
-
-/** The message of an ecsd error body: `{"error":{"code","message"}}`, or the gateway's `{"error_code","error_msg"}`. */
-function errorMessage(json: unknown): string | undefined {
-  if (typeof json !== 'object' || json === null) return undefined
-  const body = json as { error?: { message?: unknown }; error_msg?: unknown }
-  if (typeof body.error?.message === 'string') return body.error.message
-  return typeof body.error_msg === 'string' ? body.error_msg : undefined
+  /** An answer of the admin API, or a HostsCommandError saying why there is none (refused, unreachable, not trusted). */
+  private async call<T>(method: string, pathAfterHosts: string, body?: unknown): Promise<T> {
+    try {
+      return await this.client.call<T>(method, `/admin/hosts${pathAfterHosts}`, body)
+    } catch (err) {
+      if (err instanceof EndpointError) throw new HostsCommandError(err.message)
+      throw err
+    }
+  }
 }
 
 /** The options every hosts command takes. */
@@ -224,6 +190,7 @@ interface TargetFlags {
   endpoint?: string
   accessKey?: string
   secretKey?: string
+  ca?: string
   json?: boolean
 }
 
@@ -241,8 +208,8 @@ async function openClient(flags: TargetFlags, rawEnv: NodeJS.ProcessEnv = proces
   }
   const endpoint = flags.endpoint ?? (databaseFlag === undefined ? env.ECSD_ENDPOINT : undefined)
   if (endpoint === undefined) {
-    if (flags.accessKey !== undefined || flags.secretKey !== undefined) {
-      throw new ConfigError('--access-key and --secret-key sign requests to a server: give --endpoint too')
+    if (flags.accessKey !== undefined || flags.secretKey !== undefined || flags.ca !== undefined) {
+      throw new ConfigError('--access-key, --secret-key and --ca are for requests to a server: give --endpoint too')
     }
     return openDatabase(flags)
   }
@@ -256,7 +223,7 @@ async function openClient(flags: TargetFlags, rawEnv: NodeJS.ProcessEnv = proces
     throw new ConfigError('--endpoint needs an admin credential: --access-key and --secret-key (or ECSD_ACCESS_KEY and ECSD_SECRET_KEY)')
   }
   if (!/^[^\s,]+$/.test(accessKey)) throw new ConfigError(`--access-key / ECSD_ACCESS_KEY is not an access key: "${accessKey}"`)
-  return new ServerHosts(url, { accessKey, secretKey })
+  return new ServerHosts(new EcsdClient({ endpoint: url, credential: { accessKey, secretKey }, caFile: flags.ca ?? env.ECSD_CA_FILE }))
 }
 
 /** The services over the database, as a server wires them (migrated, master key checked), without listening or background work. */
@@ -502,7 +469,9 @@ Where it acts (flags win over the environment):
                                     ECSD_DATABASE_URL; default ./data)
   --endpoint URL                    a running ecsd, signed with an admin credential:
                                     --access-key/--secret-key or ECSD_ACCESS_KEY/ECSD_SECRET_KEY
-                                    (ECSD_ENDPOINT selects it when no flag says otherwise)`
+                                    (ECSD_ENDPOINT selects it when no flag says otherwise);
+                                    an https:// server is verified against --ca FILE
+                                    (ECSD_CA_FILE), or the public roots without it`
 
 /** Commander's usage errors as one line `ecsd: …` that says where help is. */
 function oneLineUsageErrors(command: string): { outputError(message: string, write: (text: string) => void): void } {
@@ -520,6 +489,7 @@ function hostsCommand(hosts: Command, name: string, description: string): Comman
     .option('--endpoint <url>', 'act through a running ecsd at this URL (env ECSD_ENDPOINT)')
     .option('--access-key <ak>', 'admin access key for --endpoint (env ECSD_ACCESS_KEY)')
     .option('--secret-key <sk>', 'its secret key (env ECSD_SECRET_KEY, the better way: a flag shows in the process list)')
+    .option('--ca <file>', 'trust only this PEM CA for an https:// --endpoint (env ECSD_CA_FILE; default: the public roots)')
     .addHelpText('after', TARGET_HELP)
     .configureOutput(oneLineUsageErrors(`ecsd hosts ${name}`))
 }
@@ -569,7 +539,8 @@ export function registerHostCommands(program: Command): void {
         }),
       )
       if (flags.json) {
-        printJson(added)
+        // The names an agent's flags and scripts use (`ecsd agent --access-key … --secret-key …`).
+        printJson({ host: added.host, access_key: added.credential.access, secret_key: added.credential.secret })
         return
       }
       print(showText(added.host))

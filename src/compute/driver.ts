@@ -1,5 +1,7 @@
+import type { Kysely } from 'kysely'
 import type { ServerOperation } from '../domain/job.ts'
 import type { MoveKind } from '../domain/move.ts'
+import type { Schema } from '../store/schema.ts'
 
 /** The physical part of a move: where from, where to, and how. */
 export interface DriverMove {
@@ -17,7 +19,14 @@ export interface DriverMove {
 /** What a host driver is told to do: one operation on one server on one host. */
 export interface DriverCommand {
   operation: ServerOperation
+  /**
+   * The sub-job this step belongs to: the same for every attempt of the step (a repeat after a
+   * crash included), so a driver can recognise a step it has already carried out.
+   */
+  jobId: string
   serverId: string
+  /** What the server is: its size (after a resize: the new one) and its image. */
+  vm: { vcpus: number; ramMb: number; image: string }
   /** The host the server is on — for a move, the host it goes to. */
   hostName: string
   /** Set for `resize`, `migrate`, `redeploy` and `revert`. */
@@ -42,6 +51,11 @@ export interface HostDriver {
    * it, without a driver step. Absent or false: every move is a driver step.
    */
   readonly movesStoppedServersInstantly?: boolean
+  /**
+   * The same, decided for a pair of hosts (a fleet that mixes kinds of hosts), reading through
+   * `db` — the caller's transaction; absent: `movesStoppedServersInstantly`.
+   */
+  movesInstantly?(db: Kysely<Schema>, sourceHostId: string, targetHostId: string): Promise<boolean>
   /**
    * Fences a host that comes back after it was declared down: destroys every server it still
    * runs except `keep` (the ones the control plane says are there), so that a server evacuated

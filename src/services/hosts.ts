@@ -227,6 +227,36 @@ export class HostService {
     return this.show(name)
   }
 
+  /**
+   * An agent registering on its host: its address for the other agents, and — when it reports
+   * them — the machine's capacity and fault domain instead of the host record's. The free
+   * capacity follows; a capacity smaller than what the host's servers take is refused.
+   */
+  async register(hostId: string, report: { address: string; vcpus?: number | undefined; ramMb?: number | undefined; faultDomain?: string | undefined }): Promise<HostView> {
+    const name = await this.database.transaction(async ({ db, dialect }) => {
+      const host = await lockForUpdate(db.selectFrom('hosts').selectAll().where('id', '=', hostId), dialect).executeTakeFirst()
+      if (!host) throw new EcsError('Ecs.0005', 404, `Host ${hostId} no longer exists.`)
+      const set: Partial<Schema['hosts']> = { agent_address: report.address }
+      const vcpus = report.vcpus ?? host.vcpus
+      const ramMb = report.ramMb ?? host.ram_mb
+      if (vcpus !== host.vcpus || ramMb !== host.ram_mb) {
+        const usedV = Math.floor(host.vcpus * host.cpu_allocation_ratio) - host.free_vcpus
+        const usedR = Math.floor(host.ram_mb * host.ram_allocation_ratio) - host.free_ram_mb
+        const freeV = Math.floor(vcpus * host.cpu_allocation_ratio) - usedV
+        const freeR = Math.floor(ramMb * host.ram_allocation_ratio) - usedR
+        if (freeV < 0 || freeR < 0) {
+          throw new EcsError('Ecs.0005', 409, `Host ${host.name} reports ${vcpus} vCPU / ${ramMb} MiB, less than its servers take (${usedV} / ${usedR}); move servers off it first.`)
+        }
+        Object.assign(set, { vcpus, ram_mb: ramMb, free_vcpus: freeV, free_ram_mb: freeR })
+      }
+      await db.updateTable('hosts').set(set).where('id', '=', host.id).execute()
+      return host.name
+    })
+    if (report.faultDomain !== undefined) await this.update(name, { faultDomain: report.faultDomain })
+    this.capacityMayHaveReturned()
+    return (await this.show(name))
+  }
+
   /** Takes the host out of placement; its servers stay. */
   async disable(name: string, reason: string | undefined): Promise<HostDetail> {
     await this.setAdminState(name, 'disabled', reason ?? null)

@@ -7,6 +7,8 @@ import { PlacementEngine, type PlacementOptions } from '../placement/engine.ts'
 import { DEFAULT_FILTERS } from '../placement/filters/index.ts'
 import { SCORES } from '../placement/scores/index.ts'
 import type { Database } from '../store/database.ts'
+import { AgentDriver } from './agent-driver.ts'
+import { AgentTaskQueue } from './agent-tasks.ts'
 import { FaultingDriver, FaultService } from './faults.ts'
 import { GroupService } from './groups.ts'
 import { HostMonitor } from './host-monitor.ts'
@@ -30,6 +32,8 @@ export interface Services {
   moves: ServerMoveService
   recycleBin: RecycleBinService
   hosts: HostService
+  /** The work queue of host agents (the agent API hands it out). */
+  agentTasks: AgentTaskQueue
   /** Heartbeats, failure detection, evacuation, fencing, drains, scheduled events: started by the server process. */
   hostMonitor: HostMonitor
   /** Planned host maintenance and the Huawei scheduled events tenants answer; carried forward by the host monitor. */
@@ -61,7 +65,10 @@ export function createServices(
     logger: subsystem(logger, 'placement'),
   })
   const faults = new FaultService(database, { logger: subsystem(logger, 'faults') })
-  const hostDriver = driver ?? new FaultingDriver(new SimulatedDriver({ latencyMs: config.driverLatencyMs, disks: config.simulatedDisks }), faults)
+  const agentTasks = new AgentTaskQueue(database, { pollMs: 100 })
+  // Hosts whose agent has reported get their steps as agent tasks; the others are simulated,
+  // behind the injected faults.
+  const hostDriver = driver ?? new AgentDriver(database, agentTasks, new FaultingDriver(new SimulatedDriver({ latencyMs: config.driverLatencyMs, disks: config.simulatedDisks }), faults))
   const jobs = new JobRunner(database, hostDriver, subsystem(logger, 'jobs'), {
     leaseMs: config.jobLeaseMs,
     sweepMs: config.jobSweepMs,
@@ -84,6 +91,7 @@ export function createServices(
     moves,
     recycleBin: new RecycleBinService({ ...deps, jobs }),
     hosts,
+    agentTasks,
     hostMonitor,
     scheduledEvents,
     identity,

@@ -93,8 +93,13 @@ export class JobRunner {
     private readonly options: JobRunnerOptions,
   ) {}
 
-  /** The driver's hosts move stopped servers without a driver step (shared disks). */
-  get movesStoppedServersInstantly(): boolean {
+  /**
+   * Whether a stopped server moves between these hosts without a driver step (shared disks);
+   * the driver decides per pair of hosts when it can (a fleet may mix simulated and agent hosts).
+   */
+  async movesInstantly(db: Kysely<Schema>, sourceHostId: string, targetHostId: string): Promise<boolean> {
+    // Through the caller's transaction: on SQLite's one connection, a query beside it would wait for it forever.
+    if (this.driver.movesInstantly) return this.driver.movesInstantly(db, sourceHostId, targetHostId)
     return this.driver.movesStoppedServersInstantly === true
   }
 
@@ -282,24 +287,24 @@ async function commandFor(db: Kysely<Schema>, sub: SubJob, operation: ServerOper
       .innerJoin('hosts as source', 'source.id', 'moves.source_host_id')
       .innerJoin('hosts as target', 'target.id', 'moves.target_host_id')
       .innerJoin('servers', 'servers.id', 'moves.server_id')
-      .select(['source.name as from', 'target.name as to', 'moves.kind', 'moves.final_status', 'servers.vcpus', 'servers.ram_mb'])
+      .select(['source.name as from', 'target.name as to', 'moves.kind', 'moves.final_status', 'servers.vcpus', 'servers.ram_mb', 'servers.image_ref'])
       .where('moves.job_id', '=', sub.id)
       .executeTakeFirst()
     if (!move) return undefined
     return {
-      operation, serverId, hostName: move.to,
+      operation, jobId: sub.id, serverId, hostName: move.to, vm: { vcpus: move.vcpus, ramMb: move.ram_mb, image: move.image_ref },
       move: { from: move.from, to: move.to, kind: move.kind as 'cold' | 'live', vcpus: move.vcpus, ramMb: move.ram_mb, powerOnAfter: move.final_status === 'ACTIVE' },
     }
   }
   const target = await db
     .selectFrom('servers')
     .innerJoin('hosts', 'hosts.id', 'servers.host_id')
-    .select(['hosts.name as hostName', 'servers.task_state'])
+    .select(['hosts.name as hostName', 'servers.task_state', 'servers.vcpus', 'servers.ram_mb', 'servers.image_ref'])
     .where('servers.id', '=', serverId)
     .executeTakeFirst()
   if (!target) return undefined
   return {
-    operation, serverId, hostName: target.hostName,
+    operation, jobId: sub.id, serverId, hostName: target.hostName, vm: { vcpus: target.vcpus, ramMb: target.ram_mb, image: target.image_ref },
     ...(operation === 'reboot' ? { reboot: target.task_state === 'rebooting_hard' ? 'HARD' as const : 'SOFT' as const } : {}),
   }
 }
@@ -474,6 +479,16 @@ export async function completeParentIfDone(db: Kysely<Schema>, dialect: Dialect,
       fail_reason: failed ? `${subs.filter((s) => s.status === 'FAIL').length} of ${subs.length} servers failed; first: ${failed.fail_reason}` : null,
     })
     .where('id', '=', parentId)
+    .where('status', '=', 'RUNNING')
+    .execute()
+}
+
+/** Records a sub-job as done without the runner (a step that needed no driver). */
+export async function markSubJobDone(db: Kysely<Schema>, subJobId: string): Promise<void> {
+  await db
+    .updateTable('jobs')
+    .set({ status: 'SUCCESS', end_time: nowIso(), lease_owner: null, lease_expires_at: null })
+    .where('id', '=', subJobId)
     .where('status', '=', 'RUNNING')
     .execute()
 }

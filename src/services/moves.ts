@@ -7,7 +7,7 @@ import { lockForUpdate, TransientConflictError, type Dialect, type Tx } from '..
 import type { Schema } from '../store/schema.ts'
 import type { MoveTable } from '../store/tables/moves.ts'
 import { adjustUsage, claim, release } from './allocations.ts'
-import { recordJob, type JobRunner } from './jobs.ts'
+import { completeParentIfDone, markSubJobDone, recordJob, type JobRunner } from './jobs.ts'
 import { insertMemberships } from './membership.ts'
 import { nowIso } from './time.ts'
 
@@ -180,18 +180,27 @@ export interface MoveRequest {
 export async function startMoves(
   tx: Tx, runner: JobRunner, r: { projectId: string; operation: ServerOperation; parentType?: string | undefined; moves: MoveRequest[] },
 ): Promise<{ jobId: string; serverIds: string[] }> {
-  const instant = (p: MoveRequest['plan']) =>
-    runner.movesStoppedServersInstantly && p.kind === 'cold' && p.finalStatus === 'SHUTOFF' && (p.server.status === 'SHUTOFF' || p.server.in_recycle_bin === 1)
+  const stoppedStaysStopped = (p: MoveRequest['plan']) =>
+    p.kind === 'cold' && p.finalStatus === 'SHUTOFF' && (p.server.status === 'SHUTOFF' || p.server.in_recycle_bin === 1)
   const serverIds = r.moves.map((m) => m.plan.server.id)
   const { jobId, subJobIds } = await recordJob(tx, runner, {
     projectId: r.projectId, operation: r.operation, ...(r.parentType === undefined ? {} : { parentType: r.parentType }),
-    work: r.moves.filter((m) => !instant(m.plan)).map((m) => m.plan.server.id),
-    alreadyDone: r.moves.filter((m) => instant(m.plan)).map((m) => m.plan.server.id),
+    work: serverIds,
   })
+  let instantly = 0
   for (const m of r.moves) {
-    const move = await beginMove(tx.db, { ...m.plan, jobId: subJobIds.get(m.plan.server.id)!, targetHostId: await m.target() })
-    if (instant(m.plan)) await finishMove(tx.db, move, { ok: true })
+    const subJobId = subJobIds.get(m.plan.server.id)!
+    const targetHostId = await m.target()
+    const move = await beginMove(tx.db, { ...m.plan, jobId: subJobId, targetHostId })
+    // Whether the driver has anything to do is known once the target is: a stopped server
+    // between hosts with shared disks moves by its records alone.
+    if (stoppedStaysStopped(m.plan) && (await runner.movesInstantly(tx.db, m.plan.server.host_id, targetHostId))) {
+      await finishMove(tx.db, move, { ok: true })
+      await markSubJobDone(tx.db, subJobId)
+      instantly++
+    }
   }
+  if (instantly > 0) await completeParentIfDone(tx.db, tx.dialect, jobId)
   return { jobId, serverIds }
 }
 

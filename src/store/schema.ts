@@ -1,6 +1,6 @@
 import type { CredentialTable } from './tables/credentials.ts'
 import type { FlavorTable } from './tables/flavors.ts'
-import type { FaultTable, HostCredentialTable, ScheduledEventTable } from './tables/host-lifecycle.ts'
+import type { AgentTaskTable, FaultTable, HostCredentialTable, ScheduledEventTable } from './tables/host-lifecycle.ts'
 import type { HostTable } from './tables/hosts.ts'
 import type { AuthFailureTable, TokenTable, UserTable } from './tables/identity.ts'
 import type { JobTable } from './tables/jobs.ts'
@@ -24,6 +24,7 @@ export interface Schema {
   host_credentials: HostCredentialTable
   faults: FaultTable
   scheduled_events: ScheduledEventTable
+  agent_tasks: AgentTaskTable
   users: UserTable
   tokens: TokenTable
   auth_failures: AuthFailureTable

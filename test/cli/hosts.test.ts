@@ -139,7 +139,7 @@ async function everyCommand(t: TestContext, server: EcsdProcess, target: Target)
     assert.match(added.stdout, /^ {2}AK {2}\S+$/m)
     assert.match(added.stdout, /^ {2}SK {2}\S+$/m)
 
-    const dedicated = json<{ host: HostDetailBody; credential: { access: string; secret: string } }>(
+    const dedicated = json<{ host: HostDetailBody; access_key: string; secret_key: string }>(
       await run(['add', 'cli-x', '--az', 'az9', '--vcpus', '4', '--ram-mb', '8192', '--dedicated-to', DEMO.projectId, '--json']),
     )
     assert.equal(dedicated.host.name, 'cli-x')
@@ -148,8 +148,8 @@ async function everyCommand(t: TestContext, server: EcsdProcess, target: Target)
     assert.deepEqual(dedicated.host.capacity, { vcpus: 4, ram_mb: 8192 })
     assert.equal(dedicated.host.state, 'up')
     assert.equal(dedicated.host.admin_state, 'enabled')
-    assert.match(dedicated.credential.access, /^\S+$/)
-    assert.ok(dedicated.credential.secret.length >= 20)
+    assert.match(dedicated.access_key, /^\S+$/)
+    assert.ok(dedicated.secret_key.length >= 20)
   })
 
   // cli-x is dedicated, so the shared servers of az9 can only go to cli-a.

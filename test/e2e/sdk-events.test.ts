@@ -15,45 +15,21 @@
  * The steps share state and run in order; once a step fails the following ones are skipped
  * (with the name of the failed step) instead of failing with confusing follow-on errors.
  */
-import { test, describe, before, after } from 'node:test'
+import { describe, before } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
-import type * as EcsSdk from '@huaweicloud/huaweicloud-sdk-ecs'
-import type { BasicCredentials as BasicCredentialsType } from '@huaweicloud/huaweicloud-sdk-core'
-import { sdkHeaders } from '../../src/api/auth/signature.ts'
-import { DEMO } from '../../src/services/demo.ts'
-import { startEcsd, type EcsdProcess } from '../process.ts'
-import { loadHuaweiSdk } from '../sdk.ts'
+import type { HuaweiSdk } from '../sdk.ts'
+import { json, POLL_MS, sdkStory, sleep, storyServer } from './story.ts'
+import type { Ecs, Req, Sdk, SdkError, ServerWire, StoryApi } from './story.ts'
 
 const WAIT_TIMEOUT_MS = 30_000
-const POLL_MS = 20
 const DAY_MS = 86_400_000
 const ZONE = 'az1'
 const API_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/
 
 // ---------------------------------------------------------------------------------------------
-// Wire shapes. The SDK's promises resolve to the parsed JSON (snake_case keys) plus
-// `httpStatusCode`, not to its camelCase response classes, so the client is typed by hand.
+// Wire shapes beyond the shared ones (./story.ts).
 
-interface Sdk {
-  httpStatusCode: number
-}
-interface ServerWire {
-  id: string
-  status: string
-  'OS-EXT-SRV-ATTR:host': string
-}
-interface GroupWire {
-  id: string
-  members: string[]
-}
-interface JobWire {
-  status: string
-  job_id: string
-}
 interface EventWire {
   id: string
   type: string
@@ -72,102 +48,27 @@ interface PlanWire {
   maintenance: { host_event_id: string; not_before: string; deadline: string; events: number; created: number }
 }
 
-type Ecs = typeof EcsSdk
-type Req<K extends keyof Ecs> = Ecs[K] extends abstract new (...args: never[]) => infer I ? I : never
-
 /** The subset of `EcsClient` this test uses, with the responses as they really arrive. */
-interface EcsApi {
-  createPostPaidServers(r: Req<'CreatePostPaidServersRequest'>): Promise<Sdk & { job_id: string; serverIds: string[] }>
-  showJob(r: Req<'ShowJobRequest'>): Promise<Sdk & JobWire>
-  showServer(r: Req<'ShowServerRequest'>): Promise<Sdk & { server: ServerWire }>
-  batchStopServers(r: Req<'BatchStopServersRequest'>): Promise<Sdk & { job_id: string }>
-  createServerGroup(r: Req<'CreateServerGroupRequest'>): Promise<Sdk & { server_group: GroupWire }>
-  showServerGroup(r: Req<'ShowServerGroupRequest'>): Promise<Sdk & { server_group: GroupWire }>
+interface EcsApi extends StoryApi {
   // The operations under test.
   listScheduledEvents(r: Req<'ListScheduledEventsRequest'>): Promise<Sdk & { events: EventWire[]; page_info: { next_marker?: string } }>
   updateScheduledEvent(r: Req<'UpdateScheduledEventRequest'>): Promise<Sdk & { 'X-Request-Id'?: string }>
   acceptScheduledEvent(r: Req<'AcceptScheduledEventRequest'>): Promise<Sdk & { 'X-Request-Id'?: string }>
 }
 
-/** What the SDK rejects with on a non-2xx answer. */
-interface SdkError extends Error {
-  httpStatusCode?: number | string
-  errorCode?: string
-  errorMsg?: string
-  requestId?: string
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
-const json = (v: unknown) => JSON.stringify(v)
 /** `yyyy-MM-ddTHH:mm:ssZ` of a time `offsetMs` from now. */
 const at = (offsetMs: number) => `${new Date(Date.now() + offsetMs).toISOString().slice(0, 19)}Z`
 
 describe('scheduled events end to end through the official Huawei Cloud SDK', () => {
-  const savedHome = process.env['HOME']
-  let dataDir = ''
-  let homeDir = ''
-  let ecsd: EcsdProcess | undefined
+  const story = sdkStory<EcsApi>({ dirPrefix: 'ecsd-e2e-events', ecsdArgs: ['--driver-latency-ms', '20'], ecsdEnv: { ECSD_JOB_SWEEP_MS: '100' } })
+  const { step, admin } = story
   let ecs: Ecs
-  let ClientRequestException: new (...args: never[]) => SdkError
+  let ClientRequestException: HuaweiSdk['ClientRequestException']
   let client: EcsApi
-  const killOnExit = () => ecsd?.child.kill('SIGKILL')
-
-  before(async () => {
-    dataDir = mkdtempSync(path.join(tmpdir(), 'ecsd-e2e-events-data-'))
-    homeDir = mkdtempSync(path.join(tmpdir(), 'ecsd-e2e-events-home-'))
-    process.on('exit', killOnExit)
-    ecsd = await startEcsd(dataDir, ['--driver-latency-ms', '20'], { ECSD_JOB_SWEEP_MS: '100' })
-
-    const sdk = loadHuaweiSdk(homeDir)
-    ecs = sdk.ecs
-    ClientRequestException = sdk.ClientRequestException as new (...args: never[]) => SdkError
-    const credentials = new sdk.BasicCredentials().withAk(DEMO.accessKey).withSk(DEMO.secretKey).withProjectId(DEMO.projectId) as BasicCredentialsType
-    // No trailing slash: the SDK would sign `//v3/…` while sending `/v3/…`.
-    client = ecs.EcsClient.newBuilder().withCredential(credentials).withEndpoint(ecsd.url).build() as unknown as EcsApi
-  })
-
-  after(async () => {
-    try {
-      if (ecsd) {
-        const exit = await ecsd.stop('SIGTERM')
-        process.off('exit', killOnExit)
-        assert.equal(exit, 0, `ecsd ended with ${String(exit)} after SIGTERM\n${ecsd.stderr()}`)
-      }
-    } finally {
-      if (savedHome === undefined) delete process.env['HOME']
-      else process.env['HOME'] = savedHome
-      for (const dir of [dataDir, homeDir]) if (dir !== '') rmSync(dir, { recursive: true, force: true })
-    }
-  })
-
-  // ---- step runner: later steps are skipped once one fails --------------------------------
-  let failedStep: string | undefined
-  const step = (name: string, fn: () => Promise<void>) =>
-    test(name, async (t) => {
-      if (failedStep !== undefined) {
-        t.skip(`skipped: earlier step "${failedStep}" failed`)
-        return
-      }
-      try {
-        await fn()
-      } catch (err) {
-        failedStep = name
-        if (ecsd && ecsd.stderr() !== '' && err instanceof Error) err.message += `\n--- ecsd stderr ---\n${ecsd.stderr()}`
-        throw err
-      }
-    })
+  // Hooks run in the order they are registered: the story's own `before` has started it by now.
+  before(() => ({ ecs, ClientRequestException, client } = story.started()))
 
   // ---- set-up outside the SDK: the operator API ----------------------------------------------
-  /** A call signed with the demo operator credential, as the SDK would sign it; must answer 200. */
-  const admin = async (method: 'GET' | 'POST', pathAndQuery: string, body?: unknown): Promise<unknown> => {
-    const payload = body === undefined ? undefined : JSON.stringify(body)
-    const credential = { accessKey: DEMO.adminAccessKey, secretKey: DEMO.adminSecretKey, projectId: DEMO.projectId }
-    const headers = sdkHeaders({ method, url: pathAndQuery, host: new URL(ecsd!.url).host, body: payload, credential })
-    const res = await fetch(ecsd!.url + pathAndQuery, { method, headers, ...(payload === undefined ? {} : { body: payload }) })
-    const text = await res.text()
-    assert.equal(res.status, 200, `${method} ${pathAndQuery}: ${text}`)
-    return JSON.parse(text) as unknown
-  }
   const planMaintenance = async (host: string, notBefore: string, deadline: string): Promise<PlanWire> => {
     const plan = (await admin('POST', `/admin/hosts/${host}/action`, { maintenance: { not_before: notBefore, deadline } })) as PlanWire
     assert.equal(plan.host.admin_state, 'maintenance')
@@ -233,16 +134,7 @@ describe('scheduled events end to end through the official Huawei Cloud SDK', ()
   }
 
   const createServers = async (name: string, count: number, groupId?: string): Promise<string[]> => {
-    const server = new ecs.PostPaidServer()
-      .withImageRef('img-ubuntu-22.04')
-      .withFlavorRef('s6.large.2')
-      .withName(name)
-      .withVpcid('vpc-e2e')
-      .withNics([new ecs.PostPaidServerNic().withSubnetId('subnet-e2e')])
-      .withRootVolume(new ecs.PostPaidServerRootVolume().withVolumetype('SSD'))
-      .withCount(count)
-      .withAvailabilityZone(ZONE)
-    if (groupId !== undefined) server.withOsSchedulerHints(new ecs.PostPaidServerSchedulerHints().withGroup(groupId))
+    const server = storyServer(ecs, name, count, ZONE, groupId)
     const r = await client.createPostPaidServers(new ecs.CreatePostPaidServersRequest().withBody(new ecs.CreatePostPaidServersRequestBody().withServer(server)))
     assert.equal(r.httpStatusCode, 200)
     await waitForJob(r.job_id, `create ${count} × ${name}`)

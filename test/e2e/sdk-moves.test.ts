@@ -15,22 +15,15 @@
  * The steps share state and run in order; once a step fails the following ones are skipped
  * (with the name of the failed step) instead of failing with confusing follow-on errors.
  */
-import { test, describe, before, after } from 'node:test'
+import { describe, before } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import path from 'node:path'
-import type * as EcsSdk from '@huaweicloud/huaweicloud-sdk-ecs'
-import type { BasicCredentials as BasicCredentialsType } from '@huaweicloud/huaweicloud-sdk-core'
-import { sdkHeaders } from '../../src/api/auth/signature.ts'
 import { DEMO, DEMO_FLEET } from '../../src/services/demo.ts'
 import { Database } from '../../src/store/database.ts'
-import { startEcsd, type EcsdProcess } from '../process.ts'
-import { loadHuaweiSdk } from '../sdk.ts'
+import { jobEnd, json, sdkError, sdkStory, sorted, storyServer } from './story.ts'
+import type { Ecs, JobWire, Req, Sdk, SdkError, ServerWire, StoryApi } from './story.ts'
 
-const JOB_TIMEOUT_MS = 20_000
-const POLL_MS = 20
 const DAY_MS = 86_400_000
 /** Every story server runs in this zone; the demo has `DEMO_FLEET.hostsPerZone` hosts in it. */
 const ZONE = 'az1'
@@ -38,32 +31,8 @@ const ZONE = 'az1'
 const WHOLE_HOST = 'm6.4xlarge.8'
 
 // ---------------------------------------------------------------------------------------------
-// Wire shapes. The SDK's promises resolve to the parsed JSON (snake_case keys) plus
-// `httpStatusCode`, not to its camelCase response classes, so the client is typed by hand.
+// Wire shapes beyond the shared ones (./story.ts).
 
-interface Sdk {
-  httpStatusCode: number
-}
-interface ServerWire {
-  id: string
-  name: string
-  status: string
-  flavor: { id: string; vcpus: string; ram: string }
-  'OS-EXT-SRV-ATTR:host': string
-  'OS-EXT-AZ:availability_zone': string
-  'os:scheduler_hints': { group?: string[] }
-}
-interface GroupWire {
-  id: string
-  members: string[]
-}
-interface JobWire {
-  status: string
-  job_id: string
-  job_type: string
-  fail_reason: string | null
-  entities: { sub_jobs_total?: number; sub_jobs?: Array<{ status: string; entities: { server_id?: string } }> }
-}
 interface ResizeFlavorWire {
   id: string
   vcpus: string
@@ -81,31 +50,14 @@ interface RecycleBinWire {
   switch: string
   policy: { recycle_threshold_day: number; retention_hour: number }
 }
-interface LimitsWire {
-  absolute: Record<string, number | unknown[]>
-}
 interface HostWire {
   id: string
   name: string
   dedicated_to: string | null
 }
 
-type Ecs = typeof EcsSdk
-type Req<K extends keyof Ecs> = Ecs[K] extends abstract new (...args: never[]) => infer I ? I : never
-
 /** The subset of `EcsClient` this test uses, with the responses as they really arrive. */
-interface EcsApi {
-  createPostPaidServers(r: Req<'CreatePostPaidServersRequest'>): Promise<Sdk & { job_id: string; serverIds: string[] }>
-  showJob(r: Req<'ShowJobRequest'>): Promise<Sdk & JobWire>
-  showServer(r: Req<'ShowServerRequest'>): Promise<Sdk & { server: ServerWire }>
-  listServersDetails(r: Req<'ListServersDetailsRequest'>): Promise<Sdk & { count: number; servers: ServerWire[] }>
-  batchStopServers(r: Req<'BatchStopServersRequest'>): Promise<Sdk & { job_id: string }>
-  batchStartServers(r: Req<'BatchStartServersRequest'>): Promise<Sdk & { job_id: string }>
-  deleteServers(r: Req<'DeleteServersRequest'>): Promise<Sdk & { job_id: string }>
-  createServerGroup(r: Req<'CreateServerGroupRequest'>): Promise<Sdk & { server_group: GroupWire }>
-  showServerGroup(r: Req<'ShowServerGroupRequest'>): Promise<Sdk & { server_group: GroupWire }>
-  deleteServerGroup(r: Req<'DeleteServerGroupRequest'>): Promise<Sdk>
-  showServerLimits(r: Req<'ShowServerLimitsRequest'>): Promise<Sdk & LimitsWire>
+interface EcsApi extends StoryApi {
   // The operations under test.
   batchRebootServers(r: Req<'BatchRebootServersRequest'>): Promise<Sdk & { job_id: string }>
   resizePostPaidServer(r: Req<'ResizePostPaidServerRequest'>): Promise<Sdk & { job_id?: string }>
@@ -123,99 +75,15 @@ interface EcsApi {
   deleteRecycleBinServer(r: Req<'DeleteRecycleBinServerRequest'>): Promise<Sdk & { job_id: string }>
 }
 
-/** What the SDK rejects with on a non-2xx answer. */
-interface SdkError extends Error {
-  httpStatusCode?: number | string
-  errorCode?: string
-  errorMsg?: string
-  requestId?: string
-}
-
-// ---------------------------------------------------------------------------------------------
-// Helpers.
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
-const sorted = (xs: readonly string[]) => [...xs].sort()
-const json = (v: unknown) => JSON.stringify(v)
-
-/** Awaits a promise that must reject with an SDK exception, and returns the exception. */
-async function sdkError(p: Promise<unknown>, what: string): Promise<SdkError> {
-  let value: unknown
-  try {
-    value = await p
-  } catch (err) {
-    assert.ok(err instanceof Error, `${what}: rejected with a non-Error: ${String(err)}`)
-    return err as SdkError
-  }
-  assert.fail(`${what}: expected the SDK to reject, but it resolved with ${json(value)}`)
-}
-
 describe('moves and the recycle bin end to end through the official Huawei Cloud SDK', () => {
-  const savedHome = process.env['HOME']
-  let dataDir = ''
-  let homeDir = ''
-  let ecsd: EcsdProcess | undefined
+  const story = sdkStory<EcsApi>({ dirPrefix: 'ecsd-e2e-moves', ecsdArgs: ['--driver-latency-ms', '20'] })
+  const { step, admin, assertSdkError } = story
   let ecs: Ecs
-  let ClientRequestException: new (...args: never[]) => SdkError
   let client: EcsApi
-  const killOnExit = () => ecsd?.child.kill('SIGKILL')
-
-  before(async () => {
-    dataDir = mkdtempSync(path.join(tmpdir(), 'ecsd-e2e-moves-data-'))
-    homeDir = mkdtempSync(path.join(tmpdir(), 'ecsd-e2e-moves-home-'))
-    process.on('exit', killOnExit)
-    ecsd = await startEcsd(dataDir, ['--driver-latency-ms', '20'])
-
-    const sdk = loadHuaweiSdk(homeDir)
-    ecs = sdk.ecs
-    ClientRequestException = sdk.ClientRequestException as new (...args: never[]) => SdkError
-    const credentials = new sdk.BasicCredentials().withAk(DEMO.accessKey).withSk(DEMO.secretKey).withProjectId(DEMO.projectId) as BasicCredentialsType
-    // No trailing slash: the SDK would sign `//v1/…` while sending `/v1/…`.
-    client = ecs.EcsClient.newBuilder().withCredential(credentials).withEndpoint(ecsd.url).build() as unknown as EcsApi
-  })
-
-  after(async () => {
-    try {
-      if (ecsd) {
-        const exit = await ecsd.stop('SIGTERM')
-        process.off('exit', killOnExit)
-        assert.equal(exit, 0, `ecsd ended with ${String(exit)} after SIGTERM\n${ecsd.stderr()}`)
-      }
-    } finally {
-      if (savedHome === undefined) delete process.env['HOME']
-      else process.env['HOME'] = savedHome
-      for (const dir of [dataDir, homeDir]) if (dir !== '') rmSync(dir, { recursive: true, force: true })
-    }
-  })
-
-  // ---- step runner: later steps are skipped once one fails --------------------------------
-  let failedStep: string | undefined
-  const step = (name: string, fn: () => Promise<void>) =>
-    test(name, async (t) => {
-      if (failedStep !== undefined) {
-        t.skip(`skipped: earlier step "${failedStep}" failed`)
-        return
-      }
-      try {
-        await fn()
-      } catch (err) {
-        failedStep = name
-        if (ecsd && ecsd.stderr() !== '' && err instanceof Error) err.message += `\n--- ecsd stderr ---\n${ecsd.stderr()}`
-        throw err
-      }
-    })
+  // Hooks run in the order they are registered: the story's own `before` has started it by now.
+  before(() => ({ ecs, client } = story.started()))
 
   // ---- set-up outside the SDK: the operator API and the database file -----------------------
-  /** A call signed with the demo operator credential, as the SDK would sign it. */
-  const admin = async (method: 'GET' | 'PUT', pathAndQuery: string, body?: unknown): Promise<unknown> => {
-    const payload = body === undefined ? undefined : JSON.stringify(body)
-    const credential = { accessKey: DEMO.adminAccessKey, secretKey: DEMO.adminSecretKey, projectId: DEMO.projectId }
-    const headers = sdkHeaders({ method, url: pathAndQuery, host: new URL(ecsd!.url).host, body: payload, credential })
-    const res = await fetch(ecsd!.url + pathAndQuery, { method, headers, ...(payload === undefined ? {} : { body: payload }) })
-    const text = await res.text()
-    assert.equal(res.status, 200, `${method} ${pathAndQuery}: ${text}`)
-    return JSON.parse(text) as unknown
-  }
   const dedicate = async (hostName: string, projectId: string | null): Promise<HostWire> => {
     const { host } = (await admin('PUT', `/admin/hosts/${hostName}`, { host: { dedicated_to: projectId } })) as { host: HostWire }
     assert.equal(host.dedicated_to, projectId, `host ${hostName} dedication`)
@@ -223,7 +91,7 @@ describe('moves and the recycle bin end to end through the official Huawei Cloud
   }
   /** Makes servers look `days` old in the process's own database, so the recycle bin takes them. */
   const age = async (ids: readonly string[], days: number) => {
-    const database = Database.sqlite({ file: path.join(dataDir, 'ecsd.sqlite') })
+    const database = Database.sqlite({ file: path.join(story.started().dataDir, 'ecsd.sqlite') })
     try {
       const created = new Date(Date.now() - days * DAY_MS).toISOString()
       const r = await database.db.updateTable('servers').set({ created_at: created }).where('id', 'in', [...ids]).executeTakeFirst()
@@ -254,19 +122,9 @@ describe('moves and the recycle bin end to end through the official Huawei Cloud
 
   /** Polls showJob every ~20 ms until it ends; fails unless it ends `expected`. */
   const waitForJob = async (jobId: string | undefined, what: string, expected = 'SUCCESS'): Promise<JobWire> => {
-    assert.equal(typeof jobId, 'string', `${what}: no job_id in the response`)
-    const deadline = Date.now() + JOB_TIMEOUT_MS
-    for (;;) {
-      const job = await client.showJob(new ecs.ShowJobRequest(jobId))
-      assert.equal(job.httpStatusCode, 200)
-      assert.equal(job.job_id, jobId)
-      if (job.status !== 'RUNNING' && job.status !== 'INIT') {
-        assert.equal(job.status, expected, `${what}: job ${jobId} ended ${job.status}: ${json(job)}`)
-        return job
-      }
-      if (Date.now() > deadline) assert.fail(`${what}: job ${jobId} still ${job.status} after ${JOB_TIMEOUT_MS} ms: ${json(job)}`)
-      await sleep(POLL_MS)
-    }
+    const job = await jobEnd(client, ecs, jobId, what)
+    assert.equal(job.status, expected, `${what}: job ${jobId} ended ${job.status}: ${json(job)}`)
+    return job
   }
 
   const serverIds = (ids: readonly string[]) => ids.map((id) => new ecs.ServerId(id))
@@ -282,16 +140,7 @@ describe('moves and the recycle bin end to end through the official Huawei Cloud
   }
 
   const createServers = async (name: string, count: number, groupId: string): Promise<string[]> => {
-    const server = new ecs.PostPaidServer()
-      .withImageRef('img-ubuntu-22.04')
-      .withFlavorRef('s6.large.2')
-      .withName(name)
-      .withVpcid('vpc-e2e')
-      .withNics([new ecs.PostPaidServerNic().withSubnetId('subnet-e2e')])
-      .withRootVolume(new ecs.PostPaidServerRootVolume().withVolumetype('SSD'))
-      .withCount(count)
-      .withAvailabilityZone(ZONE)
-      .withOsSchedulerHints(new ecs.PostPaidServerSchedulerHints().withGroup(groupId))
+    const server = storyServer(ecs, name, count, ZONE, groupId)
     const r = await client.createPostPaidServers(
       new ecs.CreatePostPaidServersRequest().withBody(new ecs.CreatePostPaidServersRequestBody().withServer(server)),
     )
@@ -373,13 +222,6 @@ describe('moves and the recycle bin end to end through the official Huawei Cloud
   }
   const binIds = async (request?: Req<'ListRecycleBinServersRequest'>) => sorted((await binList(request)).map((s) => s.id))
 
-  const assertSdkError = (err: SdkError, status: number, code: string, what: string) => {
-    assert.ok(err instanceof ClientRequestException, `${what}: expected ClientRequestException, got ${err.name}: ${err.message}`)
-    assert.equal(Number(err.httpStatusCode), status, `${what}: httpStatusCode (errorCode ${err.errorCode}, ${err.errorMsg})`)
-    assert.equal(err.errorCode, code, `${what}: errorCode (${err.errorMsg})`)
-    assert.ok(typeof err.errorMsg === 'string' && err.errorMsg !== '', `${what}: errorMsg is empty`)
-    assert.ok(typeof err.requestId === 'string' && err.requestId !== '', `${what}: requestId ${json(err.requestId)} is not a non-empty string`)
-  }
   const expectRejected = async (p: Promise<unknown>, status: number, code: string, what: string): Promise<SdkError> => {
     const err = await sdkError(p, what)
     assertSdkError(err, status, code, what)

@@ -8,174 +8,39 @@
  * The steps share state and run in order; once a step fails the following ones are skipped
  * (with the name of the failed step) instead of failing with confusing follow-on errors.
  */
-import { test, describe, before, after } from 'node:test'
+import { describe, before } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
-import type * as EcsSdk from '@huaweicloud/huaweicloud-sdk-ecs'
-import type { BasicCredentials as BasicCredentialsType } from '@huaweicloud/huaweicloud-sdk-core'
 import { DEMO } from '../../src/services/demo.ts'
-import { startEcsd, type EcsdProcess } from '../process.ts'
-import { loadHuaweiSdk } from '../sdk.ts'
-
-const JOB_TIMEOUT_MS = 20_000
-const POLL_MS = 20
+import type { HuaweiSdk } from '../sdk.ts'
+import { jobEnd, json, sdkError, sdkStory, sorted, storyServer } from './story.ts'
+import type { Ecs, GroupWire, JobWire, Req, Sdk, ServerWire, StoryApi } from './story.ts'
 
 // ---------------------------------------------------------------------------------------------
-// Wire shapes. The SDK's promises resolve to the parsed JSON (snake_case keys) plus
-// `httpStatusCode`, not to its camelCase response classes, so the client is typed by hand.
+// Wire shapes beyond the shared ones (./story.ts).
 
-interface Sdk {
-  httpStatusCode: number
-}
 interface FlavorWire {
   id: string
   name: string
   os_extra_specs: Record<string, string>
 }
-interface ServerWire {
-  id: string
-  name: string
-  status: string
-  flavor: { id: string }
-  'OS-EXT-SRV-ATTR:host': string
-  'OS-EXT-AZ:availability_zone': string
-  'os:scheduler_hints': { group?: string[] }
-}
-interface GroupWire {
-  id: string
-  name: string
-  policies: string[]
-  members: string[]
-}
-interface SubJobWire {
-  status: string
-  job_type: string
-  entities: { server_id?: string }
-}
-interface JobWire {
-  status: string
-  job_id: string
-  job_type: string
-  fail_reason: string | null
-  entities: { sub_jobs_total?: number; sub_jobs?: SubJobWire[] }
-}
-interface LimitsWire {
-  absolute: Record<string, number | unknown[]>
-}
-
-type Ecs = typeof EcsSdk
-type Req<K extends keyof Ecs> = Ecs[K] extends abstract new (...args: never[]) => infer I ? I : never
 
 /** The subset of `EcsClient` this test uses, with the responses as they really arrive. */
-interface EcsApi {
+interface EcsApi extends StoryApi {
   listFlavors(r: Req<'ListFlavorsRequest'>): Promise<Sdk & { flavors: FlavorWire[] }>
-  createPostPaidServers(r: Req<'CreatePostPaidServersRequest'>): Promise<Sdk & { job_id: string; serverIds: string[] }>
-  showJob(r: Req<'ShowJobRequest'>): Promise<Sdk & JobWire>
-  showServer(r: Req<'ShowServerRequest'>): Promise<Sdk & { server: ServerWire }>
-  listServersDetails(r: Req<'ListServersDetailsRequest'>): Promise<Sdk & { count: number; servers: ServerWire[] }>
-  batchStopServers(r: Req<'BatchStopServersRequest'>): Promise<Sdk & { job_id: string }>
-  batchStartServers(r: Req<'BatchStartServersRequest'>): Promise<Sdk & { job_id: string }>
-  deleteServers(r: Req<'DeleteServersRequest'>): Promise<Sdk & { job_id: string }>
-  createServerGroup(r: Req<'CreateServerGroupRequest'>): Promise<Sdk & { server_group: GroupWire }>
-  showServerGroup(r: Req<'ShowServerGroupRequest'>): Promise<Sdk & { server_group: GroupWire }>
   listServerGroups(r: Req<'ListServerGroupsRequest'>): Promise<Sdk & { server_groups: GroupWire[]; page_info?: { next_marker?: string } }>
-  deleteServerGroup(r: Req<'DeleteServerGroupRequest'>): Promise<Sdk>
   addServerGroupMember(r: Req<'AddServerGroupMemberRequest'>): Promise<Sdk>
   deleteServerGroupMember(r: Req<'DeleteServerGroupMemberRequest'>): Promise<Sdk>
-  showServerLimits(r: Req<'ShowServerLimitsRequest'>): Promise<Sdk & LimitsWire>
-}
-
-/** What the SDK rejects with on a non-2xx answer. */
-interface SdkError extends Error {
-  httpStatusCode?: number | string
-  errorCode?: string
-  errorMsg?: string
-  requestId?: string
-}
-
-// ---------------------------------------------------------------------------------------------
-// Helpers.
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
-const sorted = (xs: readonly string[]) => [...xs].sort()
-const json = (v: unknown) => JSON.stringify(v)
-
-/** Awaits a promise that must reject with an SDK exception, and returns the exception. */
-async function sdkError(p: Promise<unknown>, what: string): Promise<SdkError> {
-  let value: unknown
-  try {
-    value = await p
-  } catch (err) {
-    assert.ok(err instanceof Error, `${what}: rejected with a non-Error: ${String(err)}`)
-    return err as SdkError
-  }
-  assert.fail(`${what}: expected the SDK to reject, but it resolved with ${json(value)}`)
 }
 
 describe('ecsd end to end through the official Huawei Cloud SDK', () => {
-  const savedHome = process.env['HOME']
-  let dataDir = ''
-  let homeDir = ''
-  let ecsd: EcsdProcess | undefined
+  const story = sdkStory<EcsApi>({ dirPrefix: 'ecsd-e2e', ecsdArgs: ['--driver-latency-ms', '20'] })
+  const { step, newClient, assertSdkError } = story
   let ecs: Ecs
-  let ClientRequestException: new (...args: never[]) => SdkError
-  let BasicCredentials: new () => BasicCredentialsType
+  let ClientRequestException: HuaweiSdk['ClientRequestException']
   let client: EcsApi
-  const killOnExit = () => ecsd?.child.kill('SIGKILL')
-
-  const newClient = (sk: string): EcsApi => {
-    const credentials = new BasicCredentials().withAk(DEMO.accessKey).withSk(sk).withProjectId(DEMO.projectId)
-    // No trailing slash: the SDK would sign `//v1/…` while sending `/v1/…`.
-    return ecs.EcsClient.newBuilder().withCredential(credentials).withEndpoint(ecsd!.url).build() as unknown as EcsApi
-  }
-
-  before(async () => {
-    dataDir = mkdtempSync(path.join(tmpdir(), 'ecsd-e2e-data-'))
-    homeDir = mkdtempSync(path.join(tmpdir(), 'ecsd-e2e-home-'))
-    process.on('exit', killOnExit)
-    ecsd = await startEcsd(dataDir, ['--driver-latency-ms', '20'])
-
-    const sdk = loadHuaweiSdk(homeDir)
-    ecs = sdk.ecs
-    BasicCredentials = sdk.BasicCredentials
-    ClientRequestException = sdk.ClientRequestException as new (...args: never[]) => SdkError
-
-    client = newClient(DEMO.secretKey)
-  })
-
-  after(async () => {
-    try {
-      if (ecsd) {
-        const exit = await ecsd.stop('SIGTERM')
-        process.off('exit', killOnExit)
-        assert.equal(exit, 0, `ecsd ended with ${String(exit)} after SIGTERM\n${ecsd.stderr()}`)
-      }
-    } finally {
-      if (savedHome === undefined) delete process.env['HOME']
-      else process.env['HOME'] = savedHome
-      for (const dir of [dataDir, homeDir]) if (dir !== '') rmSync(dir, { recursive: true, force: true })
-    }
-  })
-
-  // ---- step runner: later steps are skipped once one fails --------------------------------
-  let failedStep: string | undefined
-  const step = (name: string, fn: () => Promise<void>) =>
-    test(name, async (t) => {
-      if (failedStep !== undefined) {
-        t.skip(`skipped: earlier step "${failedStep}" failed`)
-        return
-      }
-      try {
-        await fn()
-      } catch (err) {
-        failedStep = name
-        if (ecsd && ecsd.stderr() !== '' && err instanceof Error) err.message += `\n--- ecsd stderr ---\n${ecsd.stderr()}`
-        throw err
-      }
-    })
+  // Hooks run in the order they are registered: the story's own `before` has started it by now.
+  before(() => ({ ecs, ClientRequestException, client } = story.started()))
 
   // ---- SDK helpers ------------------------------------------------------------------------
   const showServer = async (id: string): Promise<ServerWire> => {
@@ -197,32 +62,15 @@ describe('ecsd end to end through the official Huawei Cloud SDK', () => {
 
   /** Polls showJob every ~20 ms until SUCCESS; fails on FAIL or at the deadline, with the job. */
   const waitForJob = async (jobId: string, what: string): Promise<JobWire> => {
-    assert.equal(typeof jobId, 'string', `${what}: no job_id in the response`)
-    const deadline = Date.now() + JOB_TIMEOUT_MS
-    for (;;) {
-      const job = await client.showJob(new ecs.ShowJobRequest(jobId))
-      assert.equal(job.httpStatusCode, 200)
-      assert.equal(job.job_id, jobId)
-      if (job.status === 'SUCCESS') return job
-      assert.ok(job.status === 'RUNNING' || job.status === 'INIT', `${what}: job ${jobId} ended ${job.status}: ${json(job)}`)
-      if (Date.now() > deadline) assert.fail(`${what}: job ${jobId} still ${job.status} after ${JOB_TIMEOUT_MS} ms: ${json(job)}`)
-      await sleep(POLL_MS)
-    }
+    const job = await jobEnd(client, ecs, jobId, what)
+    assert.ok(job.status === 'SUCCESS', `${what}: job ${jobId} ended ${job.status}: ${json(job)}`)
+    return job
   }
 
   const serverIds = (ids: readonly string[]) => ids.map((id) => new ecs.ServerId(id))
 
   const createServers = async (name: string, count: number, groupId?: string) => {
-    const server = new ecs.PostPaidServer()
-      .withImageRef('img-ubuntu-22.04')
-      .withFlavorRef('s6.large.2')
-      .withName(name)
-      .withVpcid('vpc-e2e')
-      .withNics([new ecs.PostPaidServerNic().withSubnetId('subnet-e2e')])
-      .withRootVolume(new ecs.PostPaidServerRootVolume().withVolumetype('SSD'))
-      .withCount(count)
-      .withAvailabilityZone('az1')
-    if (groupId !== undefined) server.withOsSchedulerHints(new ecs.PostPaidServerSchedulerHints().withGroup(groupId))
+    const server = storyServer(ecs, name, count, 'az1', groupId)
     const r = await client.createPostPaidServers(
       new ecs.CreatePostPaidServersRequest().withBody(new ecs.CreatePostPaidServersRequestBody().withServer(server)),
     )
@@ -246,14 +94,6 @@ describe('ecsd end to end through the official Huawei Cloud SDK', () => {
     const hosts = servers.map((s) => s['OS-EXT-SRV-ATTR:host'])
     for (const h of hosts) assert.ok(typeof h === 'string' && h !== '', `${what}: a server has no OS-EXT-SRV-ATTR:host: ${json(hosts)}`)
     assert.equal(new Set(hosts).size, servers.length, `${what}: hosts are not pairwise distinct: ${json(servers.map((s) => [s.id, s['OS-EXT-SRV-ATTR:host']]))}`)
-  }
-
-  const assertSdkError = (err: SdkError, status: number, code: string, what: string) => {
-    assert.ok(err instanceof ClientRequestException, `${what}: expected ClientRequestException, got ${err.name}: ${err.message}`)
-    assert.equal(Number(err.httpStatusCode), status, `${what}: httpStatusCode (errorCode ${err.errorCode}, ${err.errorMsg})`)
-    assert.equal(err.errorCode, code, `${what}: errorCode (${err.errorMsg})`)
-    assert.ok(typeof err.errorMsg === 'string' && err.errorMsg !== '', `${what}: errorMsg is empty`)
-    assert.ok(typeof err.requestId === 'string' && err.requestId !== '', `${what}: requestId ${json(err.requestId)} is not a non-empty string`)
   }
 
   // ---- shared story state -----------------------------------------------------------------

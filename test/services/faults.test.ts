@@ -472,7 +472,7 @@ describe('injected faults', () => {
 
         await faults.add({ step: 'delete', mode: 'stall', host: 'az1-host-03' })
         await faults.add({ step: 'fence', mode: 'stall', host: 'az1-host-04' })
-        const purge = driver.perform({ operation: 'purge', serverId: 's1', hostName: 'az1-host-03' })
+        const purge = driver.perform({ operation: 'purge', jobId: 'j1', serverId: 's1', hostName: 'az1-host-03', vm: { vcpus: 1, ramMb: 1024, image: 'img' } })
         const fence = driver.fence('az1-host-04', [])
         await until('the purge and the fence are stalled', () => faults.stalled.length === 2)
         faults.close(['fence'])

@@ -6,6 +6,44 @@ import { authenticate } from '../auth/authenticate.ts'
 import { unstorableText } from '../json.ts'
 
 const HostParams = Type.Object({ host_name: Type.String({ minLength: 1, maxLength: 255 }) }, { additionalProperties: false })
+const TaskParams = Type.Object({ host_name: Type.String({ minLength: 1, maxLength: 255 }), task_id: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false })
+
+/** How often a long-polling agent's request looks for work. */
+const TASK_POLL_MS = 200
+
+const Register = Type.Object(
+  {
+    agent: Type.Object(
+      {
+        /** `host:port` where other agents reach this one. */
+        address: Type.String({ minLength: 3, maxLength: 255, pattern: '^[^\\s/]+:[0-9]{1,5}$' }),
+        vcpus: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+        ram_mb: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000 })),
+        fault_domain: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+)
+
+const TaskPoll = Type.Object(
+  {
+    /** One per agent process start: tasks another session took and did not report come back. */
+    session: Type.String({ minLength: 8, maxLength: 64, pattern: '^[A-Za-z0-9-]+$' }),
+    wait: Type.Optional(Type.Integer({ minimum: 0, maximum: 30 })),
+  },
+  { additionalProperties: false },
+)
+
+const TaskOutcome = Type.Object(
+  {
+    state: Type.Enum(['done', 'failed']),
+    result: Type.Optional(Type.Unknown()),
+    error: Type.Optional(Type.String({ maxLength: 4000 })),
+  },
+  { additionalProperties: false },
+)
 
 /** A heartbeat's body: none, `{}`, or `{"fenced": true}` once the agent destroyed what it was told to. */
 function fencedOf(body: unknown): boolean {
@@ -38,9 +76,62 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
    */
   app.post('/hosts/:host_name/heartbeat', { schema: { params: HostParams } }, async (req) => {
     const name = req.params.host_name
-    const host = await services.database.db.selectFrom('hosts').select('id').where('name', '=', name).executeTakeFirst()
-    if (!host || req.principal?.hostId !== host.id) throw hostAgentForbidden(name)
-    const answer = await services.hosts.heartbeat(host.id, { fenced: fencedOf(req.body), fromAgent: true })
+    const hostId = await ownHost(req.principal?.hostId, name)
+    const answer = await services.hosts.heartbeat(hostId, { fenced: fencedOf(req.body), fromAgent: true })
     return { host: { name, state: answer.state, ...(answer.fence ? { fence: { keep: answer.fence.keep } } : {}) } }
   })
+
+  /**
+   * An agent starting on its host: where other agents reach it (disks, live migrations), and
+   * optionally the machine's capacity and fault domain, which replace the host record's. Capacity
+   * may only grow past what the host's servers already take.
+   */
+  app.post('/hosts/:host_name/register', { schema: { params: HostParams, body: Register } }, async (req) => {
+    const name = req.params.host_name
+    const hostId = await ownHost(req.principal?.hostId, name)
+    const b = req.body.agent
+    const host = await services.hosts.register(hostId, {
+      address: b.address, vcpus: b.vcpus, ramMb: b.ram_mb, faultDomain: b.fault_domain,
+    })
+    return { host: { name, state: host.state, availability_zone: host.az, fault_domain: host.faultDomain, vcpus: host.vcpus, ram_mb: host.ramMb } }
+  })
+
+  /**
+   * The agent's work: tasks of its host that are pending, or that an earlier run of the agent
+   * (another `session`) took and did not report. Waits up to `wait` seconds for one to come.
+   */
+  app.get('/hosts/:host_name/tasks', { schema: { params: HostParams, querystring: TaskPoll } }, async (req) => {
+    const hostId = await ownHost(req.principal?.hostId, req.params.host_name)
+    const deadline = Date.now() + (req.query.wait ?? 0) * 1000
+    for (;;) {
+      const tasks = await services.agentTasks.claim(hostId, req.query.session)
+      if (tasks.length > 0 || Date.now() >= deadline) {
+        return { tasks: tasks.map((t) => ({ id: t.id, kind: t.kind, server_id: t.serverId, spec: t.spec })) }
+      }
+      await new Promise((r) => setTimeout(r, TASK_POLL_MS))
+    }
+  })
+
+  /** A task's outcome; reporting it again changes nothing. */
+  app.post('/hosts/:host_name/tasks/:task_id', { schema: { params: TaskParams, body: TaskOutcome } }, async (req, reply) => {
+    const hostId = await ownHost(req.principal?.hostId, req.params.host_name)
+    const b = req.body
+    if (b.state === 'failed' && (b.error === undefined || b.error === '')) throw invalidParameter('a failed task needs an error')
+    await services.agentTasks.complete(hostId, req.params.task_id, b.state === 'done' ? { state: 'done', result: b.result } : { state: 'failed', error: b.error! })
+    return reply.code(204).send()
+  })
+
+  /** The servers the control plane puts on this host and how they should be, for the agent's reconciliation. */
+  app.get('/hosts/:host_name/servers', { schema: { params: HostParams } }, async (req) => {
+    const hostId = await ownHost(req.principal?.hostId, req.params.host_name)
+    const servers = await services.agentTasks.expected(hostId)
+    return { servers: servers.map((s) => ({ id: s.id, power: s.power, vcpus: s.vcpus, ram_mb: s.ramMb, image: s.image })) }
+  })
+
+  /** The host of this name, if the credential is its agent's; 403 otherwise (whether it exists or not). */
+  async function ownHost(credentialHostId: string | undefined, name: string): Promise<string> {
+    const host = await services.database.db.selectFrom('hosts').select('id').where('name', '=', name).executeTakeFirst()
+    if (!host || credentialHostId !== host.id) throw hostAgentForbidden(name)
+    return host.id
+  }
 }

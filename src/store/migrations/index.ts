@@ -6,6 +6,7 @@ import * as identity from './0004-identity.ts'
 import * as projectUsage from './0005-project-usage.ts'
 import * as moves from './0006-moves.ts'
 import * as hosts from './0007-hosts.ts'
+import * as agentTasks from './0008-agent-tasks.ts'
 
 /** A migration that may need to know which dialect it runs on. */
 interface DialectMigration {
@@ -19,6 +20,7 @@ const ordered: Record<string, DialectMigration> = {
   '0005-project-usage': projectUsage,
   '0006-moves': moves,
   '0007-hosts': hosts,
+  '0008-agent-tasks': agentTasks,
 }
 
 /**

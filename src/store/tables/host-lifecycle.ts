@@ -48,3 +48,25 @@ export interface ScheduledEventTable {
   job_id: string | null
   fail_reason: string | null
 }
+
+/** A physical step the control plane hands to a host's agent (see `AgentTaskKind`). */
+export interface AgentTaskTable {
+  /** Derived from the sub-job and the step, so that a repeated step finds its task. */
+  id: string
+  host_id: string
+  server_id: string | null
+  /** See `AgentTaskKind`. */
+  kind: string
+  /** JSON of the kind's spec. */
+  spec: string
+  /** See `AgentTaskState`. */
+  state: string
+  /** JSON of the kind's result, when it has one. */
+  result: string | null
+  error: string | null
+  created_at: string
+  claimed_at: string | null
+  /** The agent session (one per agent process start) that took it; another session gets it again. */
+  claimed_by: string | null
+  finished_at: string | null
+}

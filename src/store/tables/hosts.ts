@@ -39,6 +39,8 @@ export interface HostTable {
   last_heartbeat_at: string | null
   /** Last heartbeat of a real agent with the host's credential; null: the process simulates the host's heartbeats. */
   agent_seen_at: string | null
+  /** `host:port` where the host's agent serves disks and takes live migrations (it says so when it registers). */
+  agent_address: string | null
 }
 
 /**
@@ -54,4 +56,5 @@ export const NEW_HOST_COLUMNS = {
   state_changed_at: null,
   last_heartbeat_at: null,
   agent_seen_at: null,
+  agent_address: null,
 } as const satisfies Partial<HostTable>
