@@ -3,7 +3,9 @@
  * file of `test/hosts/` (or those named: `npm run test:hosts -- test/hosts/x.test.ts`) one at a
  * time, because each boots real VMs (QEMU, TCG without /dev/kvm) and they would slow each other
  * past their bounds on a small machine. Needs the Debian packages qemu-system-x86, qemu-utils,
- * busybox-static and linux-image-amd64. Kept apart from `npm test`, which needs none of them.
+ * busybox-static and linux-image-amd64: when one of their files is missing, it installs them
+ * with apt-get (after `apt-get update`), as root. Kept apart from `npm test`, which needs none
+ * of them.
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { readdirSync } from 'node:fs'
@@ -12,6 +14,28 @@ import { fileURLToPath } from 'node:url'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const hostsDir = path.join(root, 'test', 'hosts')
+
+/** The Debian packages whose files the suite runs (QEMU, qemu-img/qemu-io, a static busybox, a kernel). */
+const PACKAGES = ['qemu-system-x86', 'qemu-utils', 'busybox-static', 'linux-image-amd64']
+
+function installed(pkg: string): boolean {
+  const query = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' })
+  return query.status === 0 && query.stdout.trim() === 'install ok installed'
+}
+
+const missing = PACKAGES.filter((p) => !installed(p))
+if (missing.length > 0) {
+  process.stderr.write(`test:hosts: installing ${missing.join(' ')} with apt-get\n`)
+  if (process.getuid?.() !== 0) {
+    process.stderr.write(`test:hosts: not root: run \`apt-get update && apt-get install -y ${missing.join(' ')}\` as root, then again\n`)
+    process.exit(1)
+  }
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+  for (const args of [['update'], ['install', '-y', '--no-install-recommends', ...missing]]) {
+    const apt = spawnSync('apt-get', args, { stdio: 'inherit', env })
+    if (apt.status !== 0) process.exit(apt.status ?? 1)
+  }
+}
 
 const typecheck = spawnSync('npx', ['tsc', '--noEmit', '-p', '.'], { cwd: root, stdio: 'inherit' })
 if (typecheck.status !== 0) process.exit(typecheck.status ?? 1)

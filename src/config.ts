@@ -35,6 +35,8 @@ export interface Config {
   databasePoolSize: number
   /** Create the demo project, credentials, fleet and flavors on first start. */
   demo: boolean
+  /** With the demo: its simulated hosts too (false: hosts come only from `ecsd hosts add` and their agents). */
+  demoFleet: boolean
   /** How long the simulated host driver takes for boot/stop/start/delete. */
   driverLatencyMs: number
   /**
@@ -87,6 +89,7 @@ export interface ConfigFlags {
   dataDir?: string | undefined
   database?: string | undefined
   demo?: boolean | undefined
+  demoFleet?: boolean | undefined
   driverLatencyMs?: string | number | undefined
   logLevel?: string | undefined
   tlsCert?: string | undefined
@@ -145,6 +148,7 @@ export function loadConfig(flags: ConfigFlags = {}, rawEnv: NodeJS.ProcessEnv = 
     databaseUrl: databaseUrl(flags.database ?? env.ECSD_DATABASE_URL),
     databasePoolSize: int('ECSD_DATABASE_POOL_SIZE', undefined, 10, 1, 1000),
     demo: flags.demo ?? demoEnv !== 'false',
+    demoFleet: flags.demoFleet ?? bool('ECSD_DEMO_FLEET', true),
     driverLatencyMs: int('ECSD_DRIVER_LATENCY_MS', flags.driverLatencyMs, 200, 0, 600_000),
     simulatedDisks: disks,
     jobLeaseMs: int('ECSD_JOB_LEASE_MS', undefined, 10_000, 100, 3_600_000),

@@ -40,14 +40,16 @@ program
   .option('--data-dir <dir>', 'data directory (env ECSD_DATA_DIR, default ./data)')
   .option('--database <url>', 'postgres://… to use PostgreSQL instead of SQLite (env ECSD_DATABASE_URL)')
   .option('--no-demo', 'do not create the demo project, fleet and flavors on first start (env ECSD_DEMO=false)')
+  .option('--no-demo-fleet', 'create the demo without its simulated hosts: servers go only to hosts with agents (env ECSD_DEMO_FLEET=false)')
   .addOption(new Option('--driver-latency-ms <ms>', 'simulated driver time per operation (env ECSD_DRIVER_LATENCY_MS, default 200)').argParser(nonNegativeInt))
   .option('--log-level <level>', 'pino log level (env ECSD_LOG_LEVEL, default info)')
   .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); needs --tls-key (env ECSD_TLS_CERT, default: plain HTTP)')
   .option('--tls-key <file>', 'the certificate\'s PEM private key (env ECSD_TLS_KEY)')
-  .action(async (opts: ConfigFlags & { demo: boolean }, cmd: Command) => {
+  .action(async (opts: ConfigFlags & { demo: boolean; demoFleet: boolean }, cmd: Command) => {
     // commander always sets `demo` (true unless --no-demo); only an explicit flag may override the env.
     const demoFromCli = cmd.getOptionValueSource('demo') === 'cli' ? opts.demo : undefined
-    const config = loadConfig({ ...opts, demo: demoFromCli })
+    const demoFleetFromCli = cmd.getOptionValueSource('demoFleet') === 'cli' ? opts.demoFleet : undefined
+    const config = loadConfig({ ...opts, demo: demoFromCli, demoFleet: demoFleetFromCli })
     const logger = createLogger(config.logLevel)
     const server = await startServer(config, logger)
     process.stdout.write(`${await banner(server)}\n`)

@@ -28,7 +28,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const database = Database.open({ url: config.databaseUrl, sqliteFile: sqliteFile(config), poolSize: config.databasePoolSize, logger: subsystem(logger, 'db') })
   await database.migrate()
   const box = new SecretBox(loadMasterKey({ value: config.masterKey, file: config.masterKeyFile }))
-  const seeded = config.demo ? await seedDemo(database, box) : false
+  const seeded = config.demo ? await seedDemo(database, box, { fleet: config.demoFleet }) : false
   if (seeded) logger.info('demo project, credential, fleet and flavors created')
   const services = createServices(config, database, logger, box)
   const sealed = await services.identity.sealPlaintextSecrets()

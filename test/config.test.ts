@@ -20,18 +20,20 @@ describe('loadConfig', () => {
   })
 
   test('environment over defaults, flags over environment; empty variables count as unset', () => {
-    const env = { ECSD_PORT: '9000', ECSD_HOST: '0.0.0.0', ECSD_DATA_DIR: '/tmp/x', ECSD_DEMO: 'false', ECSD_QUOTA_SERVER_GROUP_MEMBERS: '4', ECSD_LOG_LEVEL: '' }
+    const env = { ECSD_PORT: '9000', ECSD_HOST: '0.0.0.0', ECSD_DATA_DIR: '/tmp/x', ECSD_DEMO: 'false', ECSD_DEMO_FLEET: 'false', ECSD_QUOTA_SERVER_GROUP_MEMBERS: '4', ECSD_LOG_LEVEL: '' }
     const fromEnv = loadConfig({}, env)
     assert.equal(fromEnv.port, 9000)
     assert.equal(fromEnv.host, '0.0.0.0')
     assert.equal(fromEnv.dataDir, '/tmp/x')
     assert.equal(fromEnv.demo, false)
+    assert.equal(fromEnv.demoFleet, false)
     assert.equal(fromEnv.quotas.maxServerGroupMembers, 4)
     assert.equal(fromEnv.logLevel, 'info')
-    const fromFlags = loadConfig({ port: 7000, host: '::1', demo: true, dataDir: 'rel' }, env)
+    const fromFlags = loadConfig({ port: 7000, host: '::1', demo: true, demoFleet: true, dataDir: 'rel' }, env)
     assert.equal(fromFlags.port, 7000)
     assert.equal(fromFlags.host, '::1')
     assert.equal(fromFlags.demo, true)
+    assert.equal(fromFlags.demoFleet, true)
     assert.equal(fromFlags.dataDir, path.resolve('rel'))
   })
 
@@ -42,6 +44,7 @@ describe('loadConfig', () => {
       [{ ECSD_DRIVER_LATENCY_MS: '-1' }, /ECSD_DRIVER_LATENCY_MS/],
       [{ ECSD_QUOTA_SERVER_GROUP_MEMBERS: '0' }, /ECSD_QUOTA_SERVER_GROUP_MEMBERS/],
       [{ ECSD_DEMO: 'yes' }, /ECSD_DEMO/],
+      [{ ECSD_DEMO_FLEET: 'no' }, /ECSD_DEMO_FLEET/],
       [{ ECSD_PLACEMENT_SCORE: 'random' }, /ECSD_PLACEMENT_SCORE/],
     ] as const) {
       assert.throws(() => loadConfig({}, env), (err: unknown) => err instanceof ConfigError && mentions.test(err.message))

@@ -72,7 +72,19 @@ export interface HostsClient {
    * nothing — its own monitor does the moving. Answers why servers could not move yet.
    */
   advanceDrain(name: string): Promise<string[]>
+  /** A server's serial console from `offset`, as `GET /admin/servers/{id}/console` answers it. */
+  console(serverId: string, offset: number): Promise<ConsoleBody>
   close(): Promise<void>
+}
+
+/** A piece of a serial console, as the admin API answers it. */
+export interface ConsoleBody {
+  server_id: string
+  host: string
+  offset: number
+  next_offset: number
+  data: string
+  simulated: boolean
 }
 
 /** A failure to report as one line and exit 1: an answer of the admin API, or an unreachable server. */
@@ -129,6 +141,11 @@ class DatabaseHosts implements HostsClient {
     return this.services.hostMonitor.drainOnce(name)
   }
 
+  async console(serverId: string, offset: number): Promise<ConsoleBody> {
+    const c = await this.services.consoles.read(serverId, offset)
+    return { server_id: c.serverId, host: c.hostName, offset: c.offset, next_offset: c.nextOffset, data: c.data, simulated: c.simulated }
+  }
+
   async close(): Promise<void> {
     // Hands back the leases of moves still in flight, so the next runner takes them over at once.
     await this.services.jobs.stop()
@@ -166,6 +183,15 @@ class ServerHosts implements HostsClient {
 
   async advanceDrain(): Promise<string[]> {
     return []
+  }
+
+  async console(serverId: string, offset: number): Promise<ConsoleBody> {
+    try {
+      return (await this.client.call<{ console: ConsoleBody }>('GET', `/admin/servers/${encodeURIComponent(serverId)}/console?offset=${offset}`)).console
+    } catch (err) {
+      if (err instanceof EndpointError) throw new HostsCommandError(err.message)
+      throw err
+    }
   }
 
   close(): Promise<void> {
@@ -423,6 +449,11 @@ async function waitForDrain(client: HostsClient, name: string, first: HostDetail
   }
 }
 
+function nonNegativeInt(value: string): number {
+  if (!/^\d{1,15}$/.test(value)) throw new InvalidArgumentError('a whole number of bytes, 0 or more')
+  return Number(value)
+}
+
 function positiveInt(max: number): (value: string) => number {
   return (value) => {
     const n = Number(value)
@@ -462,6 +493,9 @@ const MAX_ZONE_LENGTH = 255
 const MAX_FAULT_DOMAIN_LENGTH = 64
 const MAX_PROJECT_ID_LENGTH = 64
 const MAX_REASON_LENGTH = 255
+
+/** How often `hosts console --follow` reads again. */
+const CONSOLE_FOLLOW_MS = 1000
 
 const TARGET_HELP = `
 Where it acts (flags win over the environment):
@@ -620,5 +654,28 @@ events only for servers that came onto the host since.`)
       await withClient(flags, (client) => client.remove(name))
       if (flags.json) printJson({ removed: name })
       else print(`host ${name} removed`)
+    }))
+
+  hostsCommand(hosts, 'console', 'print a server\'s serial console, read through its host\'s agent; --follow keeps printing it as it grows')
+    .argument('<server-id>', 'the server')
+    .option('--offset <bytes>', 'start at this byte of the console log', nonNegativeInt, 0)
+    .option('--follow', 'keep reading every second until interrupted (a server that moves is followed to its new host)')
+    .action(action(async (serverId: string, flags: TargetFlags & { offset: number; follow?: boolean }) => {
+      await withClient(flags, async (client) => {
+        let piece = await client.console(serverId, flags.offset)
+        for (;;) {
+          if (flags.json) printJson({ console: piece })
+          else process.stdout.write(piece.data)
+          if (!flags.follow) return
+          await new Promise((r) => setTimeout(r, CONSOLE_FOLLOW_MS))
+          const host = piece.host
+          piece = await client.console(serverId, piece.next_offset)
+          // A new host has a new log: read it from its start.
+          if (piece.host !== host) {
+            if (!flags.json) process.stderr.write(`ecsd: ${serverId} now runs on host ${piece.host}\n`)
+            piece = await client.console(serverId, 0)
+          }
+        }
+      })
     }))
 }

@@ -263,3 +263,7 @@ export const apiNotFound = (method: string, path: string) =>
     404,
     `The API does not exist or has not been published in the environment: ${method} ${path}`,
   )
+
+/** A host agent did not answer a read of a server's console in time (it may be busy, restarting or cut off). */
+export const consoleUnavailable = (serverId: string, hostName: string, why: string) =>
+  new EcsError('Ecs.0707', 503, `The serial console of ECS ${serverId} cannot be read now: the agent of host ${hostName} ${why}. Retry in a few seconds.`)

@@ -154,6 +154,14 @@ export class AgentTaskQueue {
     ]
   }
 
+  /**
+   * Forgets an ended task whose outcome was read and matters to no later step (a console read):
+   * such tasks would otherwise pile up, one per read. A task still open is kept.
+   */
+  async discard(id: string): Promise<void> {
+    await this.database.db.deleteFrom('agent_tasks').where('id', '=', id).where('state', 'in', ['done', 'failed']).execute()
+  }
+
   /** A new secret for a disk a source agent serves to one target. */
   static newToken(): string {
     return randomBytes(24).toString('hex')

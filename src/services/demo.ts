@@ -35,10 +35,10 @@ export const DEMO_FLAVORS = [
 ] as const
 
 /**
- * Creates the demo project, credential, fleet and flavors if the database has no project yet.
- * Returns whether it did, so a restart never duplicates or resets anything.
+ * Creates the demo project, credential, flavors and (unless `options.fleet` is false) its
+ * simulated fleet, if the database has no project yet. Returns whether it did, so a restart never duplicates or resets anything.
  */
-export async function seedDemo(database: Database, box: SecretBox): Promise<boolean> {
+export async function seedDemo(database: Database, box: SecretBox, options: { fleet: boolean } = { fleet: true }): Promise<boolean> {
   return database.transaction(async ({ db }) => {
     const anyProject = await db.selectFrom('projects').select('id').limit(1).executeTakeFirst()
     if (anyProject) return false
@@ -55,6 +55,7 @@ export async function seedDemo(database: Database, box: SecretBox): Promise<bool
       .insertInto('flavors')
       .values(DEMO_FLAVORS.map((f) => ({ id: f.id, name: f.id, vcpus: f.vcpus, ram_mb: f.ram_mb, disk_gb: 0, virtualization: f.virtualization, sell_status: f.sell_status })))
       .execute()
+    if (!options.fleet) return true
     const hosts = DEMO_FLEET.zones.flatMap((az) =>
       Array.from({ length: DEMO_FLEET.hostsPerZone }, (_, i) => ({
         id: crypto.randomUUID(),

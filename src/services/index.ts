@@ -9,6 +9,7 @@ import { SCORES } from '../placement/scores/index.ts'
 import type { Database } from '../store/database.ts'
 import { AgentDriver } from './agent-driver.ts'
 import { AgentTaskQueue } from './agent-tasks.ts'
+import { ConsoleService } from './consoles.ts'
 import { FaultingDriver, FaultService } from './faults.ts'
 import { GroupService } from './groups.ts'
 import { HostMonitor } from './host-monitor.ts'
@@ -20,6 +21,9 @@ import { RecycleBinService } from './recycle-bin.ts'
 import { ScheduledEventService } from './scheduled-events.ts'
 import { ServerMoveService } from './server-moves.ts'
 import { ServerService } from './servers.ts'
+
+/** How long a console read waits for a host's agent: its tasks are quick, unless it is cut off. */
+const CONSOLE_AGENT_TIMEOUT_MS = 15_000
 
 /** Everything the HTTP edge calls, wired once per process. */
 export interface Services {
@@ -34,6 +38,8 @@ export interface Services {
   hosts: HostService
   /** The work queue of host agents (the agent API hands it out). */
   agentTasks: AgentTaskQueue
+  /** Serial consoles: read through the host's agent, or described on a simulated host. */
+  consoles: ConsoleService
   /** Heartbeats, failure detection, evacuation, fencing, drains, scheduled events: started by the server process. */
   hostMonitor: HostMonitor
   /** Planned host maintenance and the Huawei scheduled events tenants answer; carried forward by the host monitor. */
@@ -92,6 +98,7 @@ export function createServices(
     recycleBin: new RecycleBinService({ ...deps, jobs }),
     hosts,
     agentTasks,
+    consoles: new ConsoleService(database, agentTasks, { agentTimeoutMs: CONSOLE_AGENT_TIMEOUT_MS }),
     hostMonitor,
     scheduledEvents,
     identity,

@@ -37,6 +37,8 @@ export interface AgentArgs {
   host: string
   credential: HostCredential
   stateDir: string
+  /** The hypervisor (default `fake`). */
+  driver?: 'fake' | 'qemu'
   /** More flags (`--max-vm-ram-mb 128`, …). */
   extra?: string[]
 }
@@ -48,7 +50,7 @@ export function spawnAgent(a: AgentArgs): { child: ChildProcess; stderr(): strin
     [
       '--import', 'tsx', '--import', PARENT_WATCHDOG, 'src/main.ts', 'agent',
       '--endpoint', a.endpoint, '--host', a.host, '--access-key', a.credential.access_key, '--state-dir', a.stateDir,
-      '--driver', 'fake', '--listen', '127.0.0.1:0', ...(a.extra ?? []),
+      '--driver', a.driver ?? 'fake', '--listen', '127.0.0.1:0', ...(a.extra ?? []),
     ],
     { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...withoutEcsdVariables(process.env), ECSD_SECRET_KEY: a.credential.secret_key } },
   )
@@ -97,6 +99,20 @@ export async function startAgent(a: AgentArgs, timeoutMs = 30_000): Promise<Agen
       return exited
     },
   }
+}
+
+/** Runs `ecsd …` (a command that ends, like `hosts add` or `audit`) to its end, with `env` on top of a clean environment. */
+export function ecsdCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
+      cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...withoutEcsdVariables(process.env), ...env },
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.once('exit', (code) => resolve({ code, stdout, stderr }))
+  })
 }
 
 /** The environment minus ECSD_* settings, so a developer's shell cannot change what a test starts. */

@@ -14,23 +14,18 @@
  * every wait is on a condition, bounded.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { randomUUID } from 'node:crypto'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import { bootMarker, FakeHypervisor } from '../../src/agent/fake-hypervisor.ts'
 import type { TaskRecord } from '../../src/agent/task-records.ts'
 import { EcsdClient } from '../../src/api/client.ts'
-import { AgentTaskQueue } from '../../src/services/agent-tasks.ts'
 import { DEMO } from '../../src/services/demo.ts'
 import { Database } from '../../src/store/database.ts'
 import { demoPath, httpCall, httpWaitForJob, startEcsd, type EcsdProcess } from '../process.ts'
-import { spawnAgent, startAgent, type AgentProcess, type HostCredential } from './agent-process.ts'
+import { ecsdCli, spawnAgent, startAgent, type AgentProcess, type HostCredential } from './agent-process.ts'
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 /** The zone of the agents' hosts. */
 const ZONE = 'az1'
 const HOSTS = ['agent-a', 'agent-b'] as const
@@ -71,32 +66,6 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined | fal
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`)
     await new Promise((r) => setTimeout(r, 50))
   }
-}
-
-/** `work`, or a failure saying `what` did not end within `WAIT_MS`. */
-async function bounded<T>(what: string, work: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${WAIT_MS} ms waiting for: ${what}`)), WAIT_MS)))
-  try {
-    return await Promise.race([work, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
-/** Runs `ecsd …` to its end. */
-function ecsdCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
-      cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ECSD_'))), ...env },
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    child.once('exit', (code) => resolve({ code, stdout, stderr }))
-  })
 }
 
 describe('host agents on the fake hypervisor, as real processes', () => {
@@ -363,20 +332,22 @@ describe('host agents on the fake hypervisor, as real processes', () => {
     assert.equal(await vm(source, mover), undefined, 'the source released it')
   })
 
-  step('the serial console is read through the agent (console tasks), whole or from an offset', async () => {
-    // No API creates console tasks yet: the test queues them as a control plane replica would.
+  step('the serial console is read through the agent: the admin endpoint and `ecsd hosts console`, whole or from an offset; no task is left behind', async () => {
     const host = await hostOf(mover)
+    const expected = consoleOf(host, mover)
+    const read = async (offset: number) =>
+      (await admin<{ console: { server_id: string; host: string; offset: number; next_offset: number; data: string; simulated: boolean } }>('GET', `/admin/servers/${mover}/console?offset=${offset}`)).console
+    const whole = await read(0)
+    assert.deepEqual(whole, { server_id: mover, host, offset: 0, next_offset: Buffer.byteLength(expected), data: expected, simulated: false })
+    const tail = await read(whole.next_offset - 10)
+    assert.deepEqual([tail.offset, tail.next_offset, tail.data], [whole.next_offset - 10, whole.next_offset, expected.slice(-10)])
+    const cli = await ecsdCli(['hosts', 'console', mover, '--endpoint', ecsd.url], { ECSD_ACCESS_KEY: DEMO.adminAccessKey, ECSD_SECRET_KEY: DEMO.adminSecretKey })
+    assert.equal(cli.code, 0, cli.stderr)
+    assert.equal(cli.stdout, expected)
     const database = Database.sqlite({ file: path.join(dataDir, 'ecsd.sqlite') })
     try {
-      const { id: hostId } = await database.db.selectFrom('hosts').select('id').where('name', '=', host).executeTakeFirstOrThrow()
-      const queue = new AgentTaskQueue(database, { pollMs: 50 })
-      const read = (offset: number) => bounded(`a console task on ${host}`, queue.run(hostId, `test:${randomUUID()}:console`, 'console', mover, { serverId: mover, offset }))
-      const expected = consoleOf(host, mover)
-      const whole = (await read(0)).result
-      assert.equal(whole.data, expected)
-      assert.equal(whole.offset, Buffer.byteLength(expected))
-      const tail = (await read(whole.offset - 10)).result
-      assert.deepEqual(tail, { data: expected.slice(-10), offset: whole.offset })
+      const left = await database.db.selectFrom('agent_tasks').select('id').where('kind', '=', 'console').execute()
+      assert.deepEqual(left, [], 'console reads are forgotten once answered')
     } finally {
       await database.close()
     }
@@ -490,10 +461,12 @@ describe('host agents on the fake hypervisor, as real processes', () => {
     assert.equal((await vm(survivor, mover))?.running, true, 'the evacuee runs on')
   })
 
-  step('the audit is clean, and the agents stop cleanly on SIGTERM', async () => {
+  step('the audit is clean; the control plane stops at once on SIGTERM while agents long-poll it, and the agents stop cleanly', async () => {
     const audit = await ecsdCli(['audit', '--data-dir', dataDir])
     assert.equal(audit.code, 0, audit.stdout + audit.stderr)
     assert.match(audit.stdout, /audit: 0 violations/)
+    // Its fallback exits 1 when a close hangs (a long poll would hold it for its whole wait).
+    assert.equal(await ecsd.stop('SIGTERM'), 0, ecsd.stderr())
     for (const host of HOSTS) assert.equal(await agents.get(host)!.stop('SIGTERM'), 0, agents.get(host)!.stderr())
   })
 })

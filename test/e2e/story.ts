@@ -4,7 +4,7 @@
  * first failure, the operator call for the set-up the API has no SDK call for, and small helpers
  * for what the SDK answers.
  */
-import { test, before, after } from 'node:test'
+import { test, before, after, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -188,7 +188,7 @@ export interface SdkStory<Api> {
    * the following ones are skipped (naming the failed step) instead of failing with confusing
    * follow-on errors; a failure carries ecsd's stderr.
    */
-  step(name: string, fn: () => Promise<void>): Promise<void>
+  step(name: string, fn: (t: TestContext) => Promise<void>): Promise<void>
   /** A call signed with the demo operator credential, as the SDK would sign it; must answer 200. */
   admin(method: 'GET' | 'PUT' | 'POST', pathAndQuery: string, body?: unknown): Promise<unknown>
   /** Asserts that `err` is the SDK's exception for a `status` answer with `code`, a message and a request id. */
@@ -245,14 +245,14 @@ export function sdkStory<Api>(options: StoryOptions): SdkStory<Api> {
   })
 
   let failedStep: string | undefined
-  const step = (name: string, fn: () => Promise<void>) =>
+  const step = (name: string, fn: (t: TestContext) => Promise<void>) =>
     test(name, async (t) => {
       if (failedStep !== undefined) {
         t.skip(`skipped: earlier step "${failedStep}" failed`)
         return
       }
       try {
-        await fn()
+        await fn(t)
       } catch (err) {
         failedStep = name
         if (ecsd && ecsd.stderr() !== '' && err instanceof Error) err.message += `\n--- ecsd stderr ---\n${ecsd.stderr()}`

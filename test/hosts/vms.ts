@@ -80,3 +80,14 @@ export function killQemuUnder(dir: string): void {
     }
   }
 }
+
+/** Polls `probe` until it answers something other than undefined/false; fails after `timeoutMs` saying `what`. */
+export async function waitUntil<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (value !== undefined && value !== false) return value
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`)
+    await sleep(250)
+  }
+}

@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { adminOnly, EcsError, invalidParameter } from '../../domain/errors.ts'
@@ -40,6 +41,17 @@ const OperatorMigrate = Type.Object(
       { live: Type.Optional(Type.Boolean()), host: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) },
       { additionalProperties: false },
     ),
+  },
+  { additionalProperties: false },
+)
+
+/** How often a followed console is read again. */
+const CONSOLE_FOLLOW_MS = 1000
+
+const ConsoleQuery = Type.Object(
+  {
+    offset: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
+    follow: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 )
@@ -114,6 +126,65 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     const { live, host } = req.body.migrate
     const accepted = await services.moves.operatorMigrate(req.params.server_id, { live: live ?? false, hostName: host })
     return { job_id: accepted.jobId }
+  })
+
+  // Followed consoles never end by themselves: a shutdown ends them, or it would wait for them.
+  const following = new Set<ServerResponse>()
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+    for (const res of following) res.end()
+  })
+
+  /**
+   * A server's serial console from `offset` (default 0). As JSON, one piece and where the next
+   * read starts; with `follow=true`, the log as plain text, streamed as it grows until the
+   * client hangs up (`X-Console-Offset` says where it starts).
+   */
+  app.get('/servers/:server_id/console', { schema: { params: ServerParams, querystring: ConsoleQuery } }, async (req, reply) => {
+    const { server_id: serverId } = req.params
+    const first = await services.consoles.read(serverId, req.query.offset ?? 0)
+    if (req.query.follow !== true) {
+      return {
+        console: { server_id: first.serverId, host: first.hostName, offset: first.offset, next_offset: first.nextOffset, data: first.data, simulated: first.simulated },
+      }
+    }
+    reply.hijack()
+    const res = reply.raw
+    res.writeHead(200, {
+      'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-console-offset': String(first.offset),
+      'x-console-host': first.hostName, 'x-request-id': req.id,
+    })
+    res.write(first.data)
+    let offset = first.nextOffset
+    let host = first.hostName
+    const gone = new Promise<void>((resolve) => res.once('close', resolve))
+    let open = true
+    void gone.then(() => (open = false))
+    following.add(res)
+    while (open && !closing) {
+      await Promise.race([gone, new Promise((r) => setTimeout(r, CONSOLE_FOLLOW_MS).unref())])
+      if (!open) break
+      try {
+        const next = await services.consoles.read(serverId, offset)
+        // A server that moved has a new log on its new host: follow that one from its start.
+        if (next.hostName !== host) {
+          host = next.hostName
+          const fresh = await services.consoles.read(serverId, 0)
+          res.write(`\n[ecsd] ${serverId} now runs on host ${fresh.hostName}; its console there follows.\n`)
+          res.write(fresh.data)
+          offset = fresh.nextOffset
+          continue
+        }
+        if (next.data !== '') res.write(next.data)
+        offset = next.nextOffset
+      } catch (err) {
+        res.write(`\n[ecsd] the console ends here: ${err instanceof Error ? err.message : String(err)}\n`)
+        break
+      }
+    }
+    following.delete(res)
+    res.end()
   })
 
   /** The injected faults of the simulated hosts, oldest first. */

@@ -100,12 +100,18 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
    * The agent's work: tasks of its host that are pending, or that an earlier run of the agent
    * (another `session`) took and did not report. Waits up to `wait` seconds for one to come.
    */
+  // A long poll would hold a shutdown open for its whole wait: it answers at once instead.
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
+
   app.get('/hosts/:host_name/tasks', { schema: { params: HostParams, querystring: TaskPoll } }, async (req) => {
     const hostId = await ownHost(req.principal?.hostId, req.params.host_name)
     const deadline = Date.now() + (req.query.wait ?? 0) * 1000
     for (;;) {
       const tasks = await services.agentTasks.claim(hostId, req.query.session)
-      if (tasks.length > 0 || Date.now() >= deadline) {
+      if (tasks.length > 0 || Date.now() >= deadline || closing) {
         return { tasks: tasks.map((t) => ({ id: t.id, kind: t.kind, server_id: t.serverId, spec: t.spec })) }
       }
       await new Promise((r) => setTimeout(r, TASK_POLL_MS))
