@@ -31,7 +31,7 @@ export const PARENT_WATCHDOG =
   encodeURIComponent('process.stdin.on("end",()=>process.kill(process.pid,"SIGTERM")).resume();process.stdin.unref?.()')
 
 /** Starts ecsd on `dataDir` with any extra CLI arguments; rejects with its stderr if it does not come up. */
-export async function startEcsd(dataDir: string, args: string[] = [], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<EcsdProcess> {
+export async function startEcsd(dataDir: string, args: string[] = [], env: Record<string, string> = {}, timeoutMs = 180_000): Promise<EcsdProcess> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', '--import', PARENT_WATCHDOG, 'src/main.ts', 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...args],

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir, totalmem } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test, type TestContext } from 'node:test'
 import { fileURLToPath } from 'node:url'
@@ -13,6 +13,7 @@ import type { HostBody } from '../src/cli/hosts.ts'
 import { DEMO } from '../src/services/demo.ts'
 import { generateCertificates, type TestCertificates } from './certificates.ts'
 import { tempDir } from './helper.ts'
+import { spawnAgent, startAgent } from './agent/agent-process.ts'
 import { demoPath, startEcsd, type EcsdProcess } from './process.ts'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -141,10 +142,69 @@ describe('ecsd serve --tls-cert/--tls-key: HTTPS, verified by the clients with -
     assertOneLineError(noEndpoint, 2, /--ca are for requests to a server: give --endpoint too$/)
   })
 
+  test('an agent works over HTTPS with --ca: it registers (with this machine\'s capacity), heartbeats and carries out a task; without --ca its log says the certificate is not trusted', async () => {
+    const added = await ecsd(['hosts', 'add', 'tls-agent', '--az', 'az1', '--vcpus', '8', '--ram-mb', '16384', '--json', '--endpoint', server.url, '--ca', certs.caFile, ...ADMIN_FLAGS])
+    assert.equal(added.code, 0, added.stderr)
+    const { access_key, secret_key } = JSON.parse(added.stdout) as { access_key: string; secret_key: string }
+    const credential = { access_key, secret_key }
+    const stateDir = path.join(dir, 'agent')
+    const untrusting = spawnAgent({ endpoint: server.url, host: 'tls-agent', credential, stateDir: path.join(dir, 'untrusting') })
+    const agent = await startAgent({ endpoint: server.url, host: 'tls-agent', credential, stateDir, extra: ['--ca', certs.caFile, '--machine-capacity'] }, 120_000)
+    try {
+      const operator = new EcsdClient({ endpoint: server.url, caFile: certs.caFile, credential: { accessKey: DEMO.adminAccessKey, secretKey: DEMO.adminSecretKey } })
+      try {
+        const { host } = await operator.call<{ host: { agent: string; state: string; vcpus: number; ram_mb: number } }>('GET', '/admin/hosts/tls-agent')
+        assert.equal(host.agent, 'agent')
+        assert.equal(host.state, 'up')
+        assert.deepEqual([host.vcpus, host.ram_mb], [availableParallelism(), Math.floor(totalmem() / (1024 * 1024))], '--machine-capacity: this machine\'s CPUs and memory')
+        // A server moved onto the agent's host is rebuilt there: tasks go over HTTPS both ways.
+        const tenant = new EcsdClient({ endpoint: server.url, caFile: certs.caFile, credential: { accessKey: DEMO.accessKey, secretKey: DEMO.secretKey, projectId: DEMO.projectId } })
+        try {
+          const created = await tenant.call<{ job_id: string; serverIds: string[] }>('POST', demoPath('/cloudservers'), {
+            server: { name: 'tls', flavorRef: 's6.small.1', imageRef: 'img', vpcid: 'v', nics: [{ subnet_id: 's' }], root_volume: { volumetype: 'SSD' }, availability_zone: 'az1' },
+          })
+          await jobSucceeds(tenant, created.job_id)
+          const id = created.serverIds[0]!
+          const { job_id } = await operator.call<{ job_id: string }>('POST', `/admin/servers/${id}/migrate`, { migrate: { live: false, host: 'tls-agent' } })
+          await jobSucceeds(tenant, job_id)
+          const { console } = await operator.call<{ console: { host: string; data: string } }>('GET', `/admin/servers/${id}/console`)
+          assert.equal(console.host, 'tls-agent')
+          assert.match(console.data, new RegExp(`ECSD-BOOT server=${id}`))
+        } finally {
+          await tenant.close()
+        }
+      } finally {
+        await operator.close()
+      }
+      await waitUntilLogged(untrusting.stderr, /certificate is not trusted/)
+      assert.equal(untrusting.child.exitCode, null, 'it keeps trying: an operator may still fix the trust')
+    } finally {
+      untrusting.child.kill('SIGKILL')
+      assert.equal(await agent.stop('SIGTERM'), 0, agent.stderr())
+    }
+  })
+
   test('stops cleanly on SIGTERM', async () => {
     assert.equal(await server.stop(), 0, server.stderr())
   })
 })
+
+/** Polls the job until it ends; it must end SUCCESS. */
+async function jobSucceeds(client: EcsdClient, jobId: string): Promise<void> {
+  for (let i = 0; i < 1200; i++) {
+    const job = await client.call<{ status: string }>('GET', demoPath(`/jobs/${jobId}`))
+    if (job.status === 'SUCCESS') return
+    assert.ok(job.status === 'RUNNING' || job.status === 'INIT', `job ${jobId}: ${JSON.stringify(job)}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  assert.fail(`job ${jobId} still running after 1200 polls`)
+}
+
+/** Waits (bounded) until a process's log matches. */
+async function waitUntilLogged(log: () => string, pattern: RegExp): Promise<void> {
+  for (let i = 0; i < 1200 && !pattern.test(log()); i++) await new Promise((r) => setTimeout(r, 100))
+  assert.match(log(), pattern)
+}
 
 describe('ecsd serve with unusable TLS settings: one line naming the setting, exit 2, nothing served', () => {
   test('only one of the certificate and the key, unreadable files, a wrong key', async (t: TestContext) => {

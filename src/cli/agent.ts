@@ -4,6 +4,7 @@
  * src/agent/qemu.ts) or, for tests and demos without QEMU, the fake one (`--driver fake`) — as
  * the control plane's tasks say; see src/agent/runtime.ts and docs/operations.md, "Host agents".
  */
+import { availableParallelism, totalmem } from 'node:os'
 import path from 'node:path'
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import { pino } from 'pino'
@@ -29,6 +30,7 @@ interface AgentFlags {
   vcpus?: number
   ramMb?: number
   faultDomain?: string
+  machineCapacity?: boolean
   ca?: string
   logLevel: string
 }
@@ -63,6 +65,7 @@ export function registerAgentCommand(program: Command): void {
     .addOption(new Option('--listen <addr:port>', 'where the disk server listens (port 0: any free port)').argParser(listenAddress).default(listenAddress('0.0.0.0:7070'), '0.0.0.0:7070'))
     .option('--advertise <host:port>', 'where other agents reach this one (default: the --listen address)', advertiseAddress)
     .option('--max-vm-ram-mb <n>', 'cap the memory a VM really gets (the control plane still accounts the flavor\'s)', positiveInt(MAX_RAM_MB))
+    .option('--machine-capacity', 'report this machine\'s CPUs and memory as the host\'s capacity (instead of the host record\'s)')
     .option('--vcpus <n>', 'report the machine\'s vCPUs instead of the host record\'s', positiveInt(MAX_VCPUS))
     .option('--ram-mb <n>', 'report the machine\'s RAM (MiB) instead of the host record\'s', positiveInt(MAX_RAM_MB))
     .option('--fault-domain <fd>', 'report the rack the machine is in instead of the host record\'s', boundedText(MAX_FAULT_DOMAIN_LENGTH))
@@ -89,6 +92,13 @@ async function runAgentCommand(flags: AgentFlags, rawEnv: NodeJS.ProcessEnv): Pr
     throw new ConfigError('give the host\'s agent credential: --access-key and --secret-key (or ECSD_ACCESS_KEY and ECSD_SECRET_KEY)')
   }
   if (!/^[^\s,]+$/.test(accessKey)) throw new ConfigError(`--access-key / ECSD_ACCESS_KEY is not an access key: "${accessKey}"`)
+  if (flags.machineCapacity && (flags.vcpus !== undefined || flags.ramMb !== undefined)) {
+    throw new ConfigError('give --machine-capacity or --vcpus/--ram-mb, not both')
+  }
+  // The machine's memory less what its own system needs is not known here: operators who keep
+  // some back say so with --ram-mb.
+  const vcpus = flags.machineCapacity ? availableParallelism() : flags.vcpus
+  const ramMb = flags.machineCapacity ? Math.floor(totalmem() / (1024 * 1024)) : flags.ramMb
   const stateDir = path.resolve(flags.stateDir)
   const logger = createLogger(flags.logLevel, process.stderr).child({ host: flags.host })
 
@@ -108,7 +118,7 @@ async function runAgentCommand(flags: AgentFlags, rawEnv: NodeJS.ProcessEnv): Pr
   const agent = await runAgent({
     endpoint, caFile: flags.ca ?? env.ECSD_CA_FILE, hostName: flags.host, credential: { accessKey, secretKey },
     stateDir, hypervisor, listen: flags.listen, advertise: flags.advertise,
-    vcpus: flags.vcpus, ramMb: flags.ramMb, faultDomain: flags.faultDomain, maxVmRamMb: flags.maxVmRamMb,
+    vcpus, ramMb, faultDomain: flags.faultDomain, maxVmRamMb: flags.maxVmRamMb,
     logger: subsystem(logger, 'agent'),
   })
   const shutdown = (signal: string) => {

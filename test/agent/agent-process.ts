@@ -66,7 +66,7 @@ export function spawnAgent(a: AgentArgs): { child: ChildProcess; stderr(): strin
  * Starts an agent and waits until it is at work: registered, heard by the control plane, its
  * hypervisor reconciled (its task loop starts right after). Rejects with its log if it exits first.
  */
-export async function startAgent(a: AgentArgs, timeoutMs = 30_000): Promise<AgentProcess> {
+export async function startAgent(a: AgentArgs, timeoutMs = 180_000): Promise<AgentProcess> {
   const { child, stderr, exited } = spawnAgent(a)
   const logs = () => stderr().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
   const address = await new Promise<string>((resolve, reject) => {

@@ -143,8 +143,20 @@ for (const dialect of DIALECTS) {
       await admin(app.app, 'POST', '/admin/hosts', { host: { name: 'agent-2', availability_zone: 'az9', vcpus: 16, ram_mb: 65536 } })
       const beat = (body?: unknown) => call(app.app, { method: 'POST', url: '/agent/v1/hosts/agent-1/heartbeat', ...(body === undefined ? {} : { body }), accessKey: credential.access, secretKey: credential.secret, projectId: '' })
       assert.deepEqual((await beat()).json(), { host: { name: 'agent-1', state: 'up' } })
+      // agent-1 has an agent now: its steps are tasks. This stands in for the agent, carrying each out at once.
+      const hostId = (added.json() as { host: { id: string } }).host.id
+      let agentRuns = true
+      const agent = (async () => {
+        while (agentRuns) {
+          for (const task of await app.services.agentTasks.claim(hostId, 'test-agent')) await app.services.agentTasks.complete(hostId, task.id, { state: 'done' })
+          await new Promise((r) => setTimeout(r, 20))
+        }
+      })()
       const g = await createGroup(app.app)
-      const ids = await createServers(app.app, { count: 2, availability_zone: 'az9', 'os:scheduler_hints': { group: g } })
+      const ids = await createServers(app.app, { count: 2, availability_zone: 'az9', 'os:scheduler_hints': { group: g } }).finally(async () => {
+        agentRuns = false
+        await agent
+      })
       const onAgent1 = (await Promise.all(ids.map(async (id) => ({ id, host: await hostOf(app.app, id) })))).filter((s) => s.host === 'agent-1').map((s) => s.id)
       assert.equal(onAgent1.length, 1, 'one member on each host')
       // The other member holds agent-2 for the group: make room there for the evacuee by leaving the group.
