@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { registerAgentCommand } from './cli/agent.ts'
+import { nonNegativeInt } from './cli/arguments.ts'
 import { FLEET_DEFAULTS, fleetGenerate, type FleetGenerateFlags } from './cli/fleet.ts'
 import { registerHostCommands } from './cli/hosts.ts'
 import { registerIdentityCommands } from './cli/identity.ts'
@@ -19,12 +20,6 @@ function openDatabase(config: Config): Database {
 function port(value: string): number {
   const n = Number(value)
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('not a port (0–65535)')
-  return n
-}
-
-function nonNegativeInt(value: string): number {
-  const n = Number(value)
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('not a non-negative integer')
   return n
 }
 

@@ -66,15 +66,21 @@ export async function startEcsd(dataDir: string, args: string[] = [], env: Recor
     child,
     stdout: () => out,
     stderr: () => err,
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill(signal)
-        const fallback = setTimeout(() => child.kill('SIGKILL'), 15_000)
-        void exited.finally(() => clearTimeout(fallback))
-      }
-      return exited
-    },
+    stop: (signal: NodeJS.Signals = 'SIGTERM') => stopChild(child, exited, signal),
   }
+}
+
+/**
+ * Sends `signal` to a child that still runs (SIGKILL after 15 s if it is still there) and
+ * resolves with how it ended: its exit code or the name of the signal.
+ */
+export function stopChild(child: ChildProcess, exited: Promise<number | string | null>, signal: NodeJS.Signals): Promise<number | string | null> {
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill(signal)
+    const fallback = setTimeout(() => child.kill('SIGKILL'), 15_000)
+    void exited.finally(() => clearTimeout(fallback))
+  }
+  return exited
 }
 
 /** A signed HTTP call to a running ecsd with the demo credential, as the SDK makes it. */

@@ -12,8 +12,8 @@ import { createFakeHypervisor, type FakeHypervisor } from '../agent/fake-hypervi
 import type { Hypervisor } from '../agent/hypervisor.ts'
 import { AgentRefused, runAgent } from '../agent/runtime.ts'
 import { ConfigError } from '../config.ts'
-import { HOST_NAME_PATTERN } from '../domain/host.ts'
 import { createLogger, subsystem } from '../logger.ts'
+import { boundedText, hostName, positiveInt } from './arguments.ts'
 
 /** The flags of `ecsd agent`, as commander parses them. */
 interface AgentFlags {
@@ -141,13 +141,6 @@ async function runAgentCommand(flags: AgentFlags, rawEnv: NodeJS.ProcessEnv): Pr
   }
 }
 
-function hostName(value: string): string {
-  if (!new RegExp(HOST_NAME_PATTERN).test(value)) {
-    throw new InvalidArgumentError('a host name is 1 to 63 letters, digits, ".", "_" or "-", starting with a letter or digit')
-  }
-  return value
-}
-
 /** `ADDR:PORT`, an IPv6 address in brackets (`[::]:7070`). */
 function listenAddress(value: string): { host: string; port: number } {
   const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]/]+)):(\d{1,5})$/.exec(value)
@@ -162,21 +155,6 @@ function advertiseAddress(value: string): string {
   const port = m ? Number(m[1]) : NaN
   if (!m || value.length > 255 || port < 1 || port > 65535) throw new InvalidArgumentError('not HOST:PORT, e.g. host-1.example.net:7070')
   return value
-}
-
-function positiveInt(max: number): (value: string) => number {
-  return (value) => {
-    const n = Number(value)
-    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1 || n > max) throw new InvalidArgumentError(`not an integer from 1 to ${max}`)
-    return n
-  }
-}
-
-function boundedText(maxLength: number): (value: string) => string {
-  return (value) => {
-    if (value.length === 0 || value.length > maxLength) throw new InvalidArgumentError(`must be 1 to ${maxLength} characters`)
-    return value
-  }
 }
 
 function logLevel(value: string): string {

@@ -11,12 +11,13 @@ import { detailBody, hostBody } from '../api/admin/hosts.ts'
 import { EcsdClient, EndpointError } from '../api/client.ts'
 import { ConfigError, loadConfig, sqliteFile } from '../config.ts'
 import { EcsError } from '../domain/errors.ts'
-import { DRAIN_REASON, DRAINED_REASON, HOST_NAME_PATTERN } from '../domain/host.ts'
+import { DRAIN_REASON, DRAINED_REASON } from '../domain/host.ts'
 import { apiTime } from '../domain/scheduled-event.ts'
 import { createLogger } from '../logger.ts'
 import { loadMasterKey, SecretBox } from '../services/identity/secrets.ts'
 import { createServices, type Services } from '../services/index.ts'
 import { Database } from '../store/database.ts'
+import { boundedText, hostName, nonNegativeInt, positiveInt } from './arguments.ts'
 
 /** A host as `GET /admin/hosts` lists it. */
 export type HostBody = ReturnType<typeof hostBody>
@@ -447,33 +448,6 @@ async function waitForDrain(client: HostsClient, name: string, first: HostDetail
     process.off('SIGINT', interrupt)
     process.off('SIGTERM', interrupt)
   }
-}
-
-function nonNegativeInt(value: string): number {
-  if (!/^\d{1,15}$/.test(value)) throw new InvalidArgumentError('a whole number of bytes, 0 or more')
-  return Number(value)
-}
-
-function positiveInt(max: number): (value: string) => number {
-  return (value) => {
-    const n = Number(value)
-    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1 || n > max) throw new InvalidArgumentError(`not an integer from 1 to ${max}`)
-    return n
-  }
-}
-
-function boundedText(maxLength: number): (value: string) => string {
-  return (value) => {
-    if (value.length === 0 || value.length > maxLength) throw new InvalidArgumentError(`must be 1 to ${maxLength} characters`)
-    return value
-  }
-}
-
-function hostName(value: string): string {
-  if (!new RegExp(HOST_NAME_PATTERN).test(value)) {
-    throw new InvalidArgumentError('a host name is 1 to 63 letters, digits, ".", "_" or "-", starting with a letter or digit')
-  }
-  return value
 }
 
 /** An ISO 8601 time with its zone (a bare local time would mean different things on different machines). */

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { PARENT_WATCHDOG } from '../process.ts'
+import { PARENT_WATCHDOG, stopChild } from '../process.ts'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
@@ -90,14 +90,7 @@ export async function startAgent(a: AgentArgs, timeoutMs = 180_000): Promise<Age
   })
   return {
     host: a.host, stateDir: a.stateDir, address, child, stderr, logs,
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill(signal)
-        const fallback = setTimeout(() => child.kill('SIGKILL'), 15_000)
-        void exited.finally(() => clearTimeout(fallback))
-      }
-      return exited
-    },
+    stop: (signal: NodeJS.Signals = 'SIGTERM') => stopChild(child, exited, signal),
   }
 }
 
