@@ -13,11 +13,13 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
 // test/hosts/ boots real VMs and needs QEMU: `npm run test:hosts` runs it.
 const hostsDir = path.join(root, 'test', 'hosts')
+// test/openstack/ drives Debian's openstack CLI: `npm run test:openstack` runs it.
+const openstackDir = path.join(root, 'test', 'openstack')
 
 function testFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const full = path.join(dir, name)
-    if (full === hostsDir) return []
+    if (full === hostsDir || full === openstackDir) return []
     if (statSync(full).isDirectory()) return testFiles(full)
     return name.endsWith('.test.ts') ? [path.relative(root, full)] : []
   })

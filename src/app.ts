@@ -10,6 +10,7 @@ import { agentRoutes } from './api/agent/routes.ts'
 import { authenticate } from './api/auth/authenticate.ts'
 import { handleError } from './api/errors.ts'
 import { identityRoutes } from './api/identity/routes.ts'
+import { openstackRoutes } from './api/openstack/index.ts'
 import { jsonDepthExceeds, MAX_JSON_DEPTH, unstorableText } from './api/json.ts'
 import { groupRoutes } from './api/huawei/groups.ts'
 import { moveRoutes, resizeV11Routes } from './api/huawei/moves.ts'
@@ -188,6 +189,7 @@ export function buildApp(services: Services, logger: Logger, tls?: TlsMaterial) 
   // latencies by route pattern, no ids and no tenant data.
   app.get('/metrics', async (_req, reply) => reply.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics()))
   app.register(identityRoutes, { services, prefix: '/v3' })
+  app.register(openstackRoutes, { services })
 
   app.addHook('onClose', async () => {
     // A fence held by a stall fault would keep the monitor's round, and so this close, waiting.

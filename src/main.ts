@@ -1,18 +1,19 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { registerAgentCommand } from './cli/agent.ts'
 import { nonNegativeInt } from './cli/arguments.ts'
-import { FLEET_DEFAULTS, fleetGenerate, type FleetGenerateFlags } from './cli/fleet.ts'
+import type { FleetGenerateFlags } from './cli/fleet.ts'
+import { FLEET_DEFAULTS } from './cli/fleet-defaults.ts'
 import { registerHostCommands } from './cli/hosts.ts'
 import { registerIdentityCommands } from './cli/identity.ts'
 import { ConfigError, loadConfig, sqliteFile, type Config, type ConfigFlags } from './config.ts'
 import { createLogger, subsystem } from './logger.ts'
-import { banner, startServer } from './server.ts'
-import { audit } from './services/audit.ts'
-import { IdentityError } from './services/identity/index.ts'
-import { MasterKeyError } from './services/identity/secrets.ts'
-import { Database } from './store/database.ts'
+import type { Database } from './store/database.ts'
 
-function openDatabase(config: Config): Database {
+// Each command loads what it needs when it runs (the server, the store, the services): a
+// command's start-up, `--help` included, pays only for its own modules.
+
+async function openDatabase(config: Config): Promise<Database> {
+  const { Database } = await import('./store/database.ts')
   const logger = createLogger(config.logLevel)
   return Database.open({ url: config.databaseUrl, sqliteFile: sqliteFile(config), poolSize: 2, logger: subsystem(logger, 'db') })
 }
@@ -46,6 +47,7 @@ program
     const demoFleetFromCli = cmd.getOptionValueSource('demoFleet') === 'cli' ? opts.demoFleet : undefined
     const config = loadConfig({ ...opts, demo: demoFromCli, demoFleet: demoFleetFromCli })
     const logger = createLogger(config.logLevel)
+    const { banner, startServer } = await import('./server.ts')
     const server = await startServer(config, logger)
     process.stdout.write(`${await banner(server)}\n`)
     let closing = false
@@ -74,7 +76,7 @@ program
   .option('--database <url>', 'postgres://… (env ECSD_DATABASE_URL)')
   .action(async (opts: ConfigFlags) => {
     const config = loadConfig(opts)
-    const database = openDatabase(config)
+    const database = await openDatabase(config)
     await database.migrate()
     await database.close()
   })
@@ -87,8 +89,9 @@ program
   .option('--json', 'print the violations as JSON')
   .action(async (opts: ConfigFlags & { json?: boolean }) => {
     const config = loadConfig({ ...opts, logLevel: 'warn' })
-    const database = openDatabase(config)
+    const database = await openDatabase(config)
     try {
+      const { audit } = await import('./services/audit.ts')
       const violations = await audit(database.db)
       if (opts.json) process.stdout.write(`${JSON.stringify({ violations }, null, 2)}\n`)
       else if (violations.length === 0) process.stdout.write('audit: 0 violations\n')
@@ -118,6 +121,7 @@ program
   .option('--data-dir <dir>', 'data directory (env ECSD_DATA_DIR, default ./data)')
   .option('--database <url>', 'postgres://… (env ECSD_DATABASE_URL)')
   .action(async (opts: FleetGenerateFlags) => {
+    const { fleetGenerate } = await import('./cli/fleet.ts')
     process.exitCode = await fleetGenerate(opts)
   })
 
@@ -126,7 +130,8 @@ registerHostCommands(program)
 registerAgentCommand(program)
 
 program.parseAsync().catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof IdentityError || err instanceof MasterKeyError) {
+  // By name: the identity modules are loaded only by the commands that use them.
+  if (err instanceof ConfigError || (err instanceof Error && (err.name === 'IdentityError' || err.name === 'MasterKeyError'))) {
     process.stderr.write(`ecsd: ${err.message}\n`)
     process.exit(2)
   }

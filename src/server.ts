@@ -86,6 +86,12 @@ export async function banner(server: RunningServer): Promise<string> {
       `  AK          ${DEMO.adminAccessKey}`,
       `  SK          ${DEMO.adminSecretKey}`,
       '',
+      'Demo users (password sign-in: the openstack CLI, OS_AUTH_URL, project and user domain Default):',
+      `  auth url    ${server.url}/v3`,
+      `  project     ${DEMO.projectName}`,
+      `  user        ${DEMO.userName} / ${DEMO.userPassword}`,
+      `  admin user  ${DEMO.adminUserName} / ${DEMO.adminUserPassword}`,
+      '',
     )
   }
   return lines.join('\n')

@@ -197,10 +197,17 @@ export function groupAction(app: App, groupId: string, action: 'add_member' | 'r
  * are left out: a runner renews them as a heartbeat while a host operation is in flight.
  */
 export async function snapshot(database: Database): Promise<Record<string, unknown[]>> {
-  const tables = ['projects', 'credentials', 'hosts', 'flavors', 'servers', 'server_groups', 'server_group_members', 'group_host_holds', 'moves', 'jobs', 'users'] as const
+  const tables = [
+    'projects', 'credentials', 'hosts', 'flavors', 'servers', 'server_groups', 'server_group_members', 'group_host_holds', 'moves', 'jobs', 'users',
+    'nova_servers', 'server_interfaces', 'keypairs', 'unscheduled_servers',
+  ] as const
   const out: Record<string, unknown[]> = {}
   for (const t of tables) {
-    const order = t === 'credentials' ? 'access_key' : t === 'server_group_members' || t === 'group_host_holds' ? 'server_id' : 'id'
+    const order = t === 'credentials' ? 'access_key'
+      : t === 'server_group_members' || t === 'group_host_holds' || t === 'nova_servers' ? 'server_id'
+      : t === 'server_interfaces' ? 'port_id'
+      : t === 'keypairs' ? 'name'
+      : 'id'
     const rows = await database.db.selectFrom(t).selectAll().orderBy(order).execute()
     out[t] = t === 'jobs' ? rows.map((r) => ({ ...r, lease_expires_at: undefined })) : rows
   }

@@ -68,8 +68,8 @@ export async function createCycleFixtures(database: Database, connections: numbe
       await db.insertInto('servers').values([server(s, a, az, now), server(ma, a, az, now), server(mb, b, az, now)]).execute()
       await db.insertInto('server_groups').values([group(ga, `cycle-${c}-a`, now), group(gb, `cycle-${c}-b`, now)]).execute()
       await insertMemberships(db, [
-        { groupId: ga, serverId: ma, hostId: a, distinctHost: true, createdAt: now },
-        { groupId: gb, serverId: mb, hostId: b, distinctHost: true, createdAt: now },
+        { groupId: ga, serverId: ma, hostId: a, createdAt: now },
+        { groupId: gb, serverId: mb, hostId: b, createdAt: now },
       ])
       fixtures.push({ server: s, groupA: ga, groupB: gb })
     }
@@ -107,7 +107,7 @@ function server(id: string, hostId: string, az: string, now: string): Schema['se
 }
 
 function group(id: string, name: string, now: string): Schema['server_groups'] {
-  return { id, project_id: BENCH.projectId, name, policy: 'anti-affinity', created_at: now, spread_fault_domains: 0 }
+  return { id, project_id: BENCH.projectId, name, policy: 'anti-affinity', created_at: now, spread_fault_domains: 0, max_server_per_host: null, user_id: null, affinity_host_id: null }
 }
 
 /** Servers the moves scenarios move: each redeploy or resize of one of them is a move. */
@@ -184,7 +184,7 @@ export async function createMoveFixtures(database: Database, redeployServers: nu
       const g = crypto.randomUUID()
       groups.push(group(g, `${label}-${i / MOVE_GROUP_SIZE}`, now))
       for (const id of ids.slice(i, i + MOVE_GROUP_SIZE)) {
-        memberships.push({ groupId: g, serverId: id, hostId: hostOf.get(id)!, distinctHost: true, createdAt: now })
+        memberships.push({ groupId: g, serverId: id, hostId: hostOf.get(id)!, createdAt: now })
       }
     }
     return { groups, memberships }
@@ -234,7 +234,7 @@ export async function createCrowdedHost(database: Database, name: string, az: st
     if (servers === 0) return
     await db.insertInto('servers').values(ids.map((id, i) => ({ ...server(id, name, az, now), name: `${name}-${i}`, status: 'ACTIVE', power_state: 1 }))).execute()
     await db.insertInto('server_groups').values(groups.map((id, i) => group(id, `${name}-${i}`, now))).execute()
-    await insertMemberships(db, ids.map((serverId, i) => ({ groupId: groups[i]!, serverId, hostId: name, distinctHost: true, createdAt: now })))
+    await insertMemberships(db, ids.map((serverId, i) => ({ groupId: groups[i]!, serverId, hostId: name, createdAt: now })))
     await adjustUsage(db, BENCH.projectId, { servers, cores: servers * FLAVOR.vcpus, ramMb: servers * FLAVOR.ram_mb })
   })
   return { name, servers: ids }

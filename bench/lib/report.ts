@@ -55,7 +55,7 @@ export function writeJson(file: string, value: unknown): void {
 /** The plan of the placement candidate query on this database (spread, one zone, two excluded hosts). */
 export async function candidatePlan(db: Kysely<Schema>, dialect: Dialect): Promise<string> {
   const engine = new PlacementEngine({ filters: DEFAULT_FILTERS, score: spreadScore, subsetSize: 3 })
-  const compiled = engine.candidateQuery(db, { vcpus: 1, ramMb: 1024, az: 'az1', groupHostIds: new Set(['x', 'y']), subject: 'plan' }).compile()
+  const compiled = engine.candidateQuery(db, { vcpus: 1, ramMb: 1024, az: 'az1', groupPolicy: 'anti-affinity', groupHostIds: new Set(['x', 'y']), subject: 'plan' }).compile()
   if (dialect === 'sqlite') {
     const r = await db.executeQuery<{ detail: string }>({ ...compiled, sql: `explain query plan ${compiled.sql}` })
     return r.rows.map((x) => x.detail).join('; ')

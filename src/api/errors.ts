@@ -41,13 +41,40 @@ function isValidationFailure(err: unknown): err is ValidationFailure {
   return Array.isArray((err as { validation?: unknown }).validation)
 }
 
+/** Nova's fault names by HTTP status (`nova/api/openstack/wsgi.py`, `Fault._fault_names`). */
+const NOVA_FAULT_NAMES: Record<number, string> = {
+  400: 'badRequest', 401: 'unauthorized', 403: 'forbidden', 404: 'itemNotFound', 405: 'badMethod',
+  406: 'notAcceptable', 409: 'conflictingRequest', 413: 'overLimit', 415: 'badMediaType', 429: 'overLimit',
+  501: 'notImplemented', 503: 'serviceUnavailable',
+}
+
+/**
+ * The Nova status of an error whose code has a different one there: an operation refused for the
+ * server's state is a conflict (409), a quota a refusal (403).
+ */
+const NOVA_STATUS_BY_CODE: Record<string, number> = { 'Ecs.0100': 409, 'Ecs.0022': 403, 'Ecs.0001': 403, 'Ecs.0003': 403 }
+
+/** Requests of the OpenStack Compute surface (`/v2.1…`), whose errors are Nova faults. */
+export function isOpenStackRequest(req: FastifyRequest): boolean {
+  const url = req.raw.url ?? req.url
+  return url === '/v2.1' || url.startsWith('/v2.1/') || url.startsWith('/v2.1?')
+}
+
+/** A Nova fault body: `{"itemNotFound": {"code": 404, "message": "…"}}`. */
+export function novaFault(status: number, message: string) {
+  return { [NOVA_FAULT_NAMES[status] ?? 'computeFault']: { code: status, message } }
+}
+
 /**
  * The one error handler: domain errors keep their code and status, request errors become
  * `Ecs.0005`/`Common.0002`, and anything else is an internal fault — logged with its stack,
- * answered as `Common.0001` without internals.
+ * answered as `Common.0001` without internals. The same error is rendered in the Huawei shapes
+ * on the Huawei API and as a Nova fault on the OpenStack Compute API.
  */
 export function handleError(err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const nova = isOpenStackRequest(req)
   if (err instanceof GatewayError) {
+    if (nova) return reply.code(err.status).send(novaFault(err.status, err.message))
     return reply.code(err.status).send({ error_code: err.code, error_msg: err.message, request_id: req.id })
   }
   let ecs: EcsError
@@ -72,5 +99,13 @@ export function handleError(err: unknown, req: FastifyRequest, reply: FastifyRep
     }
   }
   if (ecs.status >= 500) req.log.error({ code: ecs.code }, ecs.message)
+  if (nova) {
+    const status = ecs.nova?.status ?? NOVA_STATUS_BY_CODE[ecs.code] ?? ecs.status
+    const body = novaFault(status, ecs.nova?.message ?? ecs.message)
+    // A rate-limited client is told when to retry, as Nova's overLimit fault does.
+    const retryAfter = reply.getHeader('retry-after')
+    if (status === 429 && retryAfter !== undefined) Object.assign(body['overLimit']!, { retryAfter: String(retryAfter) })
+    return reply.code(status).send(body)
+  }
   return reply.code(ecs.status).send({ error: { code: ecs.code, message: ecs.message } })
 }

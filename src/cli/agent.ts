@@ -8,9 +8,8 @@ import { availableParallelism, totalmem } from 'node:os'
 import path from 'node:path'
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import { pino } from 'pino'
-import { createFakeHypervisor, type FakeHypervisor } from '../agent/fake-hypervisor.ts'
+import type { FakeHypervisor } from '../agent/fake-hypervisor.ts'
 import type { Hypervisor } from '../agent/hypervisor.ts'
-import { AgentRefused, runAgent } from '../agent/runtime.ts'
 import { ConfigError } from '../config.ts'
 import { createLogger, subsystem } from '../logger.ts'
 import { boundedText, hostName, positiveInt } from './arguments.ts'
@@ -104,7 +103,10 @@ async function runAgentCommand(flags: AgentFlags, rawEnv: NodeJS.ProcessEnv): Pr
 
   let fake: FakeHypervisor | undefined
   let hypervisor: Hypervisor
+  // Loaded when the agent runs, not when the command line is parsed.
+  const { AgentRefused, runAgent } = await import('../agent/runtime.ts')
   if (flags.driver === 'fake') {
+    const { createFakeHypervisor } = await import('../agent/fake-hypervisor.ts')
     fake = await createFakeHypervisor({ dir: stateDir, incomingHost: flags.listen.host, logger: subsystem(logger, 'hypervisor') })
     hypervisor = fake
   } else {

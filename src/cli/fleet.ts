@@ -36,8 +36,7 @@ export interface FleetOptions {
   batchServers: number
 }
 
-/** Defaults of the optional settings. */
-export const FLEET_DEFAULTS = { groups: 10, groupMembers: 8, zones: 3, faultDomains: 0, seed: 1, batchServers: 2000 } as const
+export { FLEET_DEFAULTS } from './fleet-defaults.ts'
 
 /** What was written. */
 export interface FleetSummary {
@@ -192,7 +191,7 @@ export async function generateFleet(database: Database, options: FleetOptions, o
     if (groupIds.length === 0) return
     await db
       .insertInto('server_groups')
-      .values(groupIds.map((id, g) => ({ id, project_id: DEMO.projectId, name: `fleet-group-${String(g + 1).padStart(4, '0')}`, policy: 'anti-affinity', created_at: nowIso, spread_fault_domains: 0 })))
+      .values(groupIds.map((id, g) => ({ id, project_id: DEMO.projectId, name: `fleet-group-${String(g + 1).padStart(4, '0')}`, policy: 'anti-affinity', created_at: nowIso, spread_fault_domains: 0, max_server_per_host: null, user_id: null, affinity_host_id: null })))
       .execute()
   })
 
@@ -247,7 +246,7 @@ export async function generateFleet(database: Database, options: FleetOptions, o
           ...FRESH_SERVER_COLUMNS,
         })
         if (groupIndex !== undefined) {
-          memberRows.push({ groupId: groupIds[groupIndex]!, serverId, hostId, distinctHost: true, createdAt: nowIso })
+          memberRows.push({ groupId: groupIds[groupIndex]!, serverId, hostId, createdAt: nowIso })
         }
       }
       const state = random() < 0.005 ? 'down' : 'up'

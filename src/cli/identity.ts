@@ -1,14 +1,16 @@
 import type { Command } from 'commander'
 import { loadConfig, sqliteFile, type ConfigFlags } from '../config.ts'
-import { IdentityService } from '../services/identity/index.ts'
-import { loadMasterKey, SecretBox } from '../services/identity/secrets.ts'
-import { Database } from '../store/database.ts'
+import type { IdentityService } from '../services/identity/index.ts'
 
 type Flags = ConfigFlags & Record<string, unknown>
 
 /** Runs `fn` with the identity service over the configured database, migrated, then closes it. */
 async function withIdentity<T>(opts: Flags, fn: (identity: IdentityService) => Promise<T>): Promise<T> {
   const config = loadConfig({ ...opts, logLevel: 'warn' })
+  // Loaded when a command runs, not when the command line is parsed.
+  const [{ Database }, { IdentityService }, { loadMasterKey, SecretBox }] = await Promise.all([
+    import('../store/database.ts'), import('../services/identity/index.ts'), import('../services/identity/secrets.ts'),
+  ])
   const database = Database.open({ url: config.databaseUrl, sqliteFile: sqliteFile(config), poolSize: 2 })
   try {
     await database.migrate()

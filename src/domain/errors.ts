@@ -7,13 +7,27 @@
  * the choice is recorded in docs/compatibility.md.
  */
 
-/** A failure of an ECS operation, answered as `{"error":{"code","message"}}`. */
+/**
+ * How a failure reads on the OpenStack Compute (v2.1) surface where Nova words it or answers it
+ * differently from the Huawei API; what is absent is taken from the error itself.
+ */
+export interface NovaRendering {
+  status?: number
+  message?: string
+}
+
+/**
+ * A failure of an ECS operation, answered as `{"error":{"code","message"}}` on the Huawei API and
+ * as a Nova fault (`{"itemNotFound":{"code","message"}}`, with `nova`'s status and wording when
+ * given) on the OpenStack Compute API.
+ */
 export class EcsError extends Error {
   override name = 'EcsError'
   constructor(
     readonly code: string,
     readonly status: number,
     message: string,
+    readonly nova?: NovaRendering,
   ) {
     super(message)
   }
@@ -44,11 +58,11 @@ export const emptyBody = () =>
 
 /** No such server in the caller's project (another project's servers included). */
 export const serverNotFound = (serverId: string) =>
-  new EcsError('Ecs.0114', 404, `The ECS ${serverId} does not exist in this project.`)
+  new EcsError('Ecs.0114', 404, `The ECS ${serverId} does not exist in this project.`, { message: `Instance ${serverId} could not be found.` })
 
 /** No such ECS group in the caller's project (another project's groups included). */
 export const groupNotFound = (groupId: string) =>
-  new EcsError('Ecs.0313', 404, `The ECS group ${groupId} does not exist in this project.`)
+  new EcsError('Ecs.0313', 404, `The ECS group ${groupId} does not exist in this project.`, { message: `Instance group ${groupId} could not be found.` })
 
 /** A create named a flavor the catalogue does not have. */
 export const flavorNotFound = (flavorId: string) =>
@@ -56,6 +70,7 @@ export const flavorNotFound = (flavorId: string) =>
     'Ecs.0029',
     400,
     `The flavor ${flavorId} does not exist. List flavors with GET /v1/{project_id}/cloudservers/flavors.`,
+    { message: `Flavor ${flavorId} could not be found.` },
   )
 
 /** No such job in the caller's project. */
@@ -116,6 +131,7 @@ export const groupMemberQuota = (groupId: string, limit: number) =>
     'Ecs.0022',
     400,
     `Insufficient ECS group quota: ECS group ${groupId} already has the maximum of ${limit} members (maxServerGroupMembers).`,
+    { status: 403, message: 'Quota exceeded, too many servers in group' },
   )
 
 /** A project already has `maxServerGroups` groups. */
@@ -124,6 +140,7 @@ export const groupQuota = (limit: number) =>
     'Ecs.0022',
     400,
     `Insufficient ECS group quota: this project already has the maximum of ${limit} ECS groups (maxServerGroups). Delete a group or raise the quota.`,
+    { status: 403, message: 'Quota exceeded, too many server groups.' },
   )
 
 /** A create would take the project past an instance, core or RAM quota. */
@@ -132,6 +149,7 @@ export const instanceQuota = (resource: string, requested: number, used: number,
     'Ecs.0001',
     400,
     `Insufficient ECS quota: ${resource} would reach ${used + requested} (in use ${used}, requested ${requested}), above the quota of ${limit}.`,
+    { status: 403, message: `Quota exceeded for ${resource}: Requested ${requested}, but already used ${used} of ${limit} ${resource}` },
   )
 
 /** Placement found no host; `diagnosis` is the per-filter funnel. */
@@ -267,3 +285,65 @@ export const apiNotFound = (method: string, path: string) =>
 /** A host agent did not answer a read of a server's console in time (it may be busy, restarting or cut off). */
 export const consoleUnavailable = (serverId: string, hostName: string, why: string) =>
   new EcsError('Ecs.0707', 503, `The serial console of ECS ${serverId} cannot be read now: the agent of host ${hostName} ${why}. Retry in a few seconds.`)
+
+// ---- OpenStack Compute (v2.1) only: failures the Huawei API cannot produce -------------------
+
+/** An `OpenStack-API-Version` / `X-OpenStack-Nova-API-Version` value that is not `X.Y` or `latest`. */
+export const microversionMalformed = (value: string) =>
+  new EcsError('Ecs.0005', 400, `API Version String ${value} is of invalid format. Must be of format MajorNum.MinorNum.`)
+
+/** A microversion outside the range ecsd serves. */
+export const microversionNotSupported = (version: string, min: string, max: string) =>
+  new EcsError('Ecs.0005', 406, `Version ${version} is not supported by the API. Minimum is ${min} and maximum is ${max}.`)
+
+/** A request body that does not match the schema of the requested microversion. */
+export const novaInvalidInput = (detail: string) =>
+  new EcsError('Ecs.0005', 400, `Invalid input for this request: ${detail}`)
+
+/** `rules` given with a policy other than anti-affinity (microversion 2.64+). */
+export const rulesNeedAntiAffinity = () =>
+  new EcsError('Ecs.0005', 400, 'Only anti-affinity policy supports rules.')
+
+/** A caller without the role an OpenStack policy rule needs (admin-only APIs). */
+export const policyForbidden = (rule: string) =>
+  new EcsError('Ecs.0003', 403, `Policy doesn't allow ${rule} to be performed.`)
+
+/** No such flavor, on the flavor routes (a create naming one answers 400 instead). */
+export const novaFlavorNotFound = (flavorId: string) =>
+  new EcsError('Ecs.0029', 404, `Flavor ${flavorId} could not be found.`)
+
+/** An image id or name the image catalogue does not have. */
+export const imageNotFound = (image: string, status: 400 | 404) =>
+  new EcsError('Ecs.0005', status, `Image ${image} could not be found.`)
+
+/** A keypair name already used in the project. */
+export const keypairExists = (name: string) =>
+  new EcsError('Ecs.0005', 409, `Key pair '${name}' already exists.`)
+
+/** No keypair of this name in the project. */
+export const keypairNotFound = (name: string) =>
+  new EcsError('Ecs.0005', 404, `Keypair ${name} not found for this project.`)
+
+/** A public key that is not an OpenSSH public key line. */
+export const keypairInvalid = (detail: string) =>
+  new EcsError('Ecs.0005', 400, `Keypair data is invalid: ${detail}`)
+
+/** A port that is not attached to the server. */
+export const interfaceNotFound = (serverId: string, portId: string) =>
+  new EcsError('Ecs.0005', 404, `Port ${portId} is not attached to instance ${serverId}.`)
+
+/** removeSecurityGroup of a group the server does not have. */
+export const securityGroupNotOnServer = (name: string, serverId: string) =>
+  new EcsError('Ecs.0005', 400, `Security group ${name} not associated with the instance ${serverId}`)
+
+/** addSecurityGroup of a group the server already has. */
+export const securityGroupAlreadyOnServer = (name: string, serverId: string) =>
+  new EcsError('Ecs.0005', 400, `Security group ${name} is already associated with the instance ${serverId}`)
+
+/** No hypervisor of this id (admin API). */
+export const hypervisorNotFound = (id: string) =>
+  new EcsError('Ecs.0005', 404, `Hypervisor with ID '${id}' could not be found.`)
+
+/** A server action the OpenStack surface names but ecsd does not carry out. */
+export const actionNotSupported = (action: string, why: string) =>
+  new EcsError('Ecs.0005', 400, `The ${action} action is not supported: ${why}`)

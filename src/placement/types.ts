@@ -1,4 +1,5 @@
 import type { Expression, ExpressionBuilder, SqlBool } from 'kysely'
+import type { GroupPolicy } from '../domain/group.ts'
 import type { Schema } from '../store/schema.ts'
 
 /** The columns of a host that placement reads. */
@@ -24,10 +25,22 @@ export interface PlacementRequest {
   /** Restrict to one availability zone; undefined means any. */
   az: string | undefined
   /**
-   * Hosts held by the other members of a distinct-host (anti-affinity) group: their current
-   * hosts and the sources of their moves in flight.
+   * The policy of the group the server is placed for (it is a member, or joins it); undefined
+   * for a server outside any group. Says which group filter or score reads the fields below.
+   */
+  groupPolicy: GroupPolicy | undefined
+  /**
+   * Hosts held by the other members of the group: their current hosts and the sources of their
+   * moves in flight. For affinity, the member's own host too: it is where the group is.
    */
   groupHostIds: ReadonlySet<string>
+  /**
+   * How many holds of the other members each host of `groupHostIds` carries (a member and a move
+   * away from a host count one each); a host of `groupHostIds` missing here counts one.
+   */
+  groupHostCounts?: ReadonlyMap<string, number> | undefined
+  /** Anti-affinity: how many members one host may hold (`max_server_per_host`); undefined means 1. */
+  maxServerPerHost?: number | undefined
   /**
    * A group that spreads over fault domains (an ecsd extension): the fault domains of
    * `groupHostIds`. A held host without a fault domain is a domain of its own, kept out through
@@ -76,5 +89,24 @@ export interface HostScore {
   readonly name: string
   readonly orderColumn: 'free_ram_mb'
   readonly direction: 'asc' | 'desc'
+  score(host: HostCandidate, req: PlacementRequest): number
+}
+
+/**
+ * A soft group policy (Nova's ServerGroupSoftAffinityWeigher and
+ * ServerGroupSoftAntiAffinityWeigher): ranks feasible hosts by the group's members on them and
+ * never removes one. It applies only to requests whose `groupPolicy` is its `policy`, and
+ * outranks the host score (spread or pack), which then orders hosts of equal group score.
+ *
+ * The candidate query returns only a few hosts ordered by the host score, and the members'
+ * hosts need not be among them, so the engine also fetches the members' hosts that pass every
+ * filter (at most the group's size); with `prefer` = 'fewer-members' the few rows of the
+ * candidate query are taken among hosts without members, so that the best of those is seen too.
+ */
+export interface GroupScore {
+  readonly name: string
+  readonly policy: GroupPolicy
+  readonly prefer: 'more-members' | 'fewer-members'
+  /** 0–100, higher is better; a pure function of the host and the request's group counts. */
   score(host: HostCandidate, req: PlacementRequest): number
 }

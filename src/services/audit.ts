@@ -3,7 +3,7 @@ import type { Schema } from '../store/schema.ts'
 
 /** One broken invariant, with the ids needed to find it. */
 export interface Violation {
-  invariant: 'anti-affinity' | 'capacity' | 'one-group' | 'membership-host' | 'job-finished' | 'quota-usage' | 'in-flight-move' | 'group-hold' | 'no-server-lost' | 'fault-domain'
+  invariant: 'anti-affinity' | 'affinity' | 'capacity' | 'one-group' | 'membership-host' | 'job-finished' | 'quota-usage' | 'in-flight-move' | 'group-hold' | 'no-server-lost' | 'fault-domain'
   message: string
 }
 
@@ -19,8 +19,10 @@ export interface AuditOptions {
 
 /**
  * Checks the invariants of the architecture against the database as it is, without trusting
- * the code that wrote it: distinct member hosts in anti-affinity groups, counting the sources
- * of moves in flight; host free capacity equal to capacity minus the allocations of its servers
+ * the code that wrote it: at most `max_server_per_host` (default 1) members per host in
+ * anti-affinity groups, counting the sources of moves in flight; every member of an affinity
+ * group on one host, the group's pinned host; every hold carrying what its group's policy
+ * demands (policy, anti-affinity place, pinned host); host free capacity equal to capacity minus the allocations of its servers
  * and what moves in flight still hold on their sources, never overfilled; one group per server
  * (also a unique index); membership rows on their server's host; every group hold backed by a
  * membership or a move, every member holding its host; every move in flight driven by a running
@@ -32,18 +34,21 @@ export interface AuditOptions {
 export async function audit(db: Kysely<Schema>, options: AuditOptions = {}): Promise<Violation[]> {
   const violations: Violation[] = []
 
+  // Anti-affinity: `max_server_per_host` (null: 1) members per host at most.
+  const perHost = (max: number | null) => max ?? 1
+  const beyondRule = (max: number | null) => (perHost(max) === 1 ? '' : `, more than its max_server_per_host of ${perHost(max)}`)
   const shared = await db
     .selectFrom('server_group_members as m')
     .innerJoin('server_groups as g', 'g.id', 'm.group_id')
     .innerJoin('servers as s', 's.id', 'm.server_id')
-    .select(['m.group_id', 's.host_id'])
+    .select(['m.group_id', 's.host_id', 'g.max_server_per_host'])
     .select((eb) => eb.fn.count<number | string>('m.server_id').as('members'))
     .where('g.policy', '=', 'anti-affinity')
-    .groupBy(['m.group_id', 's.host_id'])
-    .having((eb) => eb.fn.count('m.server_id'), '>', 1)
+    .groupBy(['m.group_id', 's.host_id', 'g.max_server_per_host'])
+    .having((eb) => eb(eb.fn.count('m.server_id'), '>', eb.fn.coalesce('g.max_server_per_host', eb.val(1))))
     .execute()
   for (const r of shared) {
-    violations.push({ invariant: 'anti-affinity', message: `group ${r.group_id} has ${Number(r.members)} members on host ${r.host_id}` })
+    violations.push({ invariant: 'anti-affinity', message: `group ${r.group_id} has ${Number(r.members)} members on host ${r.host_id}${beyondRule(r.max_server_per_host)}` })
   }
 
   // In-flight moves: a member's source host still counts as used by its group. Not for
@@ -52,29 +57,104 @@ export async function audit(db: Kysely<Schema>, options: AuditOptions = {}): Pro
   const heldTwice = await db
     .selectFrom('group_host_holds as h')
     .innerJoin('server_groups as g', 'g.id', 'h.group_id')
-    .select(['h.group_id', 'h.host_id'])
+    .select(['h.group_id', 'h.host_id', 'g.max_server_per_host'])
     .select((eb) => eb.fn.count<number | string>('h.server_id').as('holds'))
     .where('g.policy', '=', 'anti-affinity')
-    .groupBy(['h.group_id', 'h.host_id'])
-    .having((eb) => eb.fn.count('h.server_id'), '>', 1)
+    .groupBy(['h.group_id', 'h.host_id', 'g.max_server_per_host'])
+    .having((eb) => eb(eb.fn.count('h.server_id'), '>', eb.fn.coalesce('g.max_server_per_host', eb.val(1))))
     .execute()
   for (const r of heldTwice) {
-    violations.push({ invariant: 'anti-affinity', message: `group ${r.group_id} holds host ${r.host_id} ${Number(r.holds)} times (members and moves in flight)` })
+    violations.push({ invariant: 'anti-affinity', message: `group ${r.group_id} holds host ${r.host_id} ${Number(r.holds)} times (members and moves in flight)${beyondRule(r.max_server_per_host)}` })
   }
+  // A member moving away from a host still counts there: with the members on it, at most the rule.
   const sourceTaken = await db
     .selectFrom('moves as mv')
     .innerJoin('server_group_members as moving', 'moving.server_id', 'mv.server_id')
     .innerJoin('server_groups as g', 'g.id', 'moving.group_id')
     .innerJoin('server_group_members as other', (j) => j.onRef('other.group_id', '=', 'moving.group_id').onRef('other.server_id', '!=', 'moving.server_id'))
     .innerJoin('servers as os', 'os.id', 'other.server_id')
-    .select(['mv.server_id', 'mv.source_host_id', 'other.server_id as other_id', 'moving.group_id'])
+    .select(['mv.server_id', 'mv.source_host_id', 'moving.group_id', 'g.max_server_per_host'])
+    .select((eb) => [eb.fn.count<number | string>('other.server_id').as('others'), eb.fn.min<string>('other.server_id').as('other_id')])
     .where('g.policy', '=', 'anti-affinity')
     .whereRef('os.host_id', '=', 'mv.source_host_id')
     .whereRef('mv.source_host_id', '!=', 'mv.target_host_id')
     .where('mv.reason', '!=', 'add_member')
+    .groupBy(['mv.server_id', 'mv.source_host_id', 'moving.group_id', 'g.max_server_per_host'])
+    .having((eb) => eb(eb.fn.count('other.server_id'), '>=', eb.fn.coalesce('g.max_server_per_host', eb.val(1))))
     .execute()
   for (const r of sourceTaken) {
-    violations.push({ invariant: 'anti-affinity', message: `member ${r.other_id} of group ${r.group_id} is on host ${r.source_host_id}, which member ${r.server_id} is still moving away from` })
+    const others = Number(r.others)
+    violations.push({
+      invariant: 'anti-affinity',
+      message: others === 1
+        ? `member ${r.other_id} of group ${r.group_id} is on host ${r.source_host_id}, which member ${r.server_id} is still moving away from`
+        : `${others} other members of group ${r.group_id} are on host ${r.source_host_id}, which member ${r.server_id} is still moving away from${beyondRule(r.max_server_per_host)}`,
+    })
+  }
+
+  // Affinity: every member, and every hold, on one host — the group's pinned host.
+  const spread = await db
+    .selectFrom('server_group_members as m')
+    .innerJoin('server_groups as g', 'g.id', 'm.group_id')
+    .innerJoin('servers as s', 's.id', 'm.server_id')
+    .select('m.group_id')
+    .select((eb) => [eb.fn.count<number | string>('s.host_id').distinct().as('hosts'), eb.fn.min<string>('s.host_id').as('one'), eb.fn.max<string>('s.host_id').as('another')])
+    .where('g.policy', '=', 'affinity')
+    .groupBy('m.group_id')
+    .having((eb) => eb.fn.count('s.host_id').distinct(), '>', 1)
+    .execute()
+  for (const r of spread) {
+    violations.push({ invariant: 'affinity', message: `affinity group ${r.group_id} has members on ${Number(r.hosts)} hosts (${r.one}, ${r.another}${Number(r.hosts) > 2 ? ', …' : ''})` })
+  }
+  const offPin = await db
+    .selectFrom('group_host_holds as h')
+    .innerJoin('server_groups as g', 'g.id', 'h.group_id')
+    .select(['h.group_id', 'h.server_id', 'h.host_id', 'h.kind', 'g.affinity_host_id'])
+    .where('g.policy', '=', 'affinity')
+    .where((eb) => eb.or([eb('g.affinity_host_id', 'is', null), eb('g.affinity_host_id', '!=', eb.ref('h.host_id'))]))
+    .execute()
+  for (const r of offPin) {
+    violations.push({ invariant: 'affinity', message: `affinity group ${r.group_id} is pinned to host ${r.affinity_host_id ?? '(none)'}, but its ${r.kind} hold for ${r.server_id} is on host ${r.host_id}` })
+  }
+
+  // Every hold carries what its group's policy demands: the policy itself, a place 0…N−1 of its
+  // host that no other hold of the group takes (anti-affinity), the pinned host (affinity).
+  const ruled = await db
+    .selectFrom('group_host_holds as h')
+    .innerJoin('server_groups as g', 'g.id', 'h.group_id')
+    .select(['h.group_id', 'h.server_id', 'h.host_id', 'h.kind', 'h.policy', 'h.slot', 'h.max_server_per_host', 'h.affinity_host_id', 'g.policy as group_policy', 'g.max_server_per_host as group_max'])
+    .execute()
+  const places = new Map<string, number>()
+  for (const h of ruled) {
+    const what = `the ${h.kind} hold of ${h.server_id} in group ${h.group_id} on host ${h.host_id}`
+    const wrong = (why: string) => violations.push({ invariant: 'group-hold', message: `${what} ${why}` })
+    if (h.policy !== h.group_policy) wrong(`says policy ${h.policy}, the group's is ${h.group_policy}`)
+    if (h.group_policy === 'anti-affinity') {
+      if (h.max_server_per_host !== null && h.max_server_per_host !== h.group_max) wrong(`says max_server_per_host ${h.max_server_per_host}, the group's is ${h.group_max ?? '(none: 1)'}`)
+      if (h.slot === null || h.slot < 0 || h.slot >= perHost(h.group_max)) wrong(`takes place ${h.slot ?? '(none)'} of a host that has ${perHost(h.group_max)} for the group`)
+      else {
+        const key = `${h.group_id} ${h.host_id} ${h.slot}`
+        places.set(key, (places.get(key) ?? 0) + 1)
+        if (places.get(key) === 2) wrong(`takes place ${h.slot}, which another hold of the group takes too`)
+      }
+    } else if (h.slot !== null || h.max_server_per_host !== null) {
+      wrong(`takes an anti-affinity place (${h.slot ?? '-'} of ${h.max_server_per_host ?? '-'}) in a ${h.group_policy} group`)
+    }
+    if ((h.group_policy === 'affinity') !== (h.affinity_host_id !== null) || (h.affinity_host_id !== null && h.affinity_host_id !== h.host_id)) {
+      wrong(`names pinned host ${h.affinity_host_id ?? '(none)'}`)
+    }
+  }
+  const distinctFlag = await db
+    .selectFrom('server_group_members as m')
+    .innerJoin('server_groups as g', 'g.id', 'm.group_id')
+    .select(['m.group_id', 'm.server_id', 'm.distinct_host'])
+    .where((eb) => eb.or([
+      eb.and([eb('m.distinct_host', '=', 1), eb.or([eb('g.policy', '!=', 'anti-affinity'), eb('g.max_server_per_host', '>', 1)])]),
+      eb.and([eb('m.distinct_host', '!=', 1), eb('g.policy', '=', 'anti-affinity'), eb.or([eb('g.max_server_per_host', 'is', null), eb('g.max_server_per_host', '=', 1)])]),
+    ]))
+    .execute()
+  for (const r of distinctFlag) {
+    violations.push({ invariant: 'group-hold', message: `the membership of ${r.server_id} in group ${r.group_id} has distinct_host ${r.distinct_host}, which the group's policy and rule contradict` })
   }
 
   // Groups that spread over fault domains: no two members (nor moves in flight) in one rack.

@@ -1,5 +1,6 @@
 import type { Database } from '../store/database.ts'
 import { NEW_HOST_COLUMNS } from '../store/tables/hosts.ts'
+import { hashPassword } from './identity/passwords.ts'
 import type { SecretBox } from './identity/secrets.ts'
 import { nowIso } from './time.ts'
 
@@ -12,6 +13,12 @@ export const DEMO = {
   /** An operator credential of the demo project, for /admin routes such as the audit. */
   adminAccessKey: 'ECSDDEMOADMIN0000001',
   adminSecretKey: 'ecsdDemoAdminSecretKey00000000000000000001',
+  /** A user of the demo project for password sign-in (Identity v3): the `openstack` CLI's login. */
+  userName: 'demo',
+  userPassword: 'ecsd-demo-password',
+  /** An operator (admin) user of the demo project, for the OpenStack admin views. */
+  adminUserName: 'demo-admin',
+  adminUserPassword: 'ecsd-demo-admin-password',
 } as const
 
 /** The demo fleet: two zones of eight identical hosts. */
@@ -35,10 +42,14 @@ export const DEMO_FLAVORS = [
 ] as const
 
 /**
- * Creates the demo project, credential, flavors and (unless `options.fleet` is false) its
+ * Creates the demo project, credentials, users, flavors and (unless `options.fleet` is false) its
  * simulated fleet, if the database has no project yet. Returns whether it did, so a restart never duplicates or resets anything.
  */
 export async function seedDemo(database: Database, box: SecretBox, options: { fleet: boolean } = { fleet: true }): Promise<boolean> {
+  // The passwords are hashed before the transaction (scrypt is slow on purpose, the write lock
+  // should not be), and only when the demo may be needed: restarts skip the cost.
+  if (await database.db.selectFrom('projects').select('id').limit(1).executeTakeFirst()) return false
+  const [userHash, adminHash] = await Promise.all([hashPassword(DEMO.userPassword), hashPassword(DEMO.adminUserPassword)])
   return database.transaction(async ({ db }) => {
     const anyProject = await db.selectFrom('projects').select('id').limit(1).executeTakeFirst()
     if (anyProject) return false
@@ -49,6 +60,13 @@ export async function seedDemo(database: Database, box: SecretBox, options: { fl
       .values([
         { access_key: DEMO.accessKey, secret_key: box.seal(DEMO.secretKey, DEMO.accessKey), project_id: DEMO.projectId, created_at: now, admin: 0, description: 'demo', revoked_at: null },
         { access_key: DEMO.adminAccessKey, secret_key: box.seal(DEMO.adminSecretKey, DEMO.adminAccessKey), project_id: DEMO.projectId, created_at: now, admin: 1, description: 'demo operator', revoked_at: null },
+      ])
+      .execute()
+    await db
+      .insertInto('users')
+      .values([
+        { id: '0123456789abcdef0123456789ab0001', name: DEMO.userName, project_id: DEMO.projectId, password_hash: userHash, admin: 0, created_at: now },
+        { id: '0123456789abcdef0123456789ab0002', name: DEMO.adminUserName, project_id: DEMO.projectId, password_hash: adminHash, admin: 1, created_at: now },
       ])
       .execute()
     await db

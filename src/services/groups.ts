@@ -5,12 +5,12 @@ import {
   groupMemberQuota, groupNotFound, groupPolicyNotSupported, groupQuota, invalidParameter,
   serverBusy, serverInOtherGroup, serverInRecycleBin, serverNotFound, serverNotKvm, serverNotStopped,
 } from '../domain/errors.ts'
-import { requiresDistinctHosts, type GroupPolicy } from '../domain/group.ts'
+import { validateGroupOptions, type GroupPolicy } from '../domain/group.ts'
 import type { PlacementEngine } from '../placement/engine.ts'
 import { lockForUpdate, type Database, type Dialect } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
 import type { JobRunner } from './jobs.ts'
-import { describeHolds, groupHolds, heldByGroup, insertMemberships, memberCount } from './membership.ts'
+import { describeHolds, groupHolds, heldByGroup, insertMemberships, memberCount, memberGroupOf } from './membership.ts'
 import { MOVING_SERVER_COLUMNS, startMoves } from './moves.ts'
 import { nowIso } from './time.ts'
 
@@ -22,6 +22,10 @@ export interface GroupView {
   /** Server ids, in the order they joined. */
   members: string[]
   createdAt: string
+  /** Anti-affinity: Nova 2.64's `rules.max_server_per_host` as it was given; undefined when not given (one member per host). */
+  maxServerPerHost: number | undefined
+  /** Who created the group (Nova's `user_id`); undefined for groups created through the v1 API. */
+  userId: string | undefined
   /**
    * For a group that spreads over fault domains (an ecsd extension): the distinct fault domains
    * its members' hosts are in, sorted (hosts without one are not named). Undefined for other groups.
@@ -53,10 +57,17 @@ export class GroupService {
   constructor(private readonly deps: GroupServiceDeps) {}
 
   /**
-   * Creates a group; the project's group quota is checked under the write lock. With
-   * `spreadFaultDomains` (an ecsd extension) its members also go to distinct fault domains.
+   * Creates a group of any of Nova's four policies; the project's group quota is checked under
+   * the write lock. `maxServerPerHost` is Nova 2.64's anti-affinity rule (a positive integer,
+   * anti-affinity only); `userId` is who creates it; with `spreadFaultDomains` (an ecsd extension,
+   * anti-affinity only) its members also go to distinct fault domains. Invalid options are refused
+   * with `Ecs.0005` before anything is written.
    */
-  async create(projectId: string, name: string, policy: GroupPolicy, spreadFaultDomains = false): Promise<GroupView> {
+  async create(
+    projectId: string, name: string, policy: GroupPolicy,
+    options: { spreadFaultDomains?: boolean; maxServerPerHost?: number; userId?: string } = {},
+  ): Promise<GroupView> {
+    validateGroupOptions(policy, options)
     return this.deps.database.transaction(async ({ db, dialect }) => {
       await lockProject(db, dialect, projectId)
       const { n } = await db
@@ -65,7 +76,10 @@ export class GroupService {
         .where('project_id', '=', projectId)
         .executeTakeFirstOrThrow()
       if (Number(n) >= this.deps.quotas.maxServerGroups) throw groupQuota(this.deps.quotas.maxServerGroups)
-      const group = { id: crypto.randomUUID(), project_id: projectId, name, policy, created_at: nowIso(), spread_fault_domains: spreadFaultDomains ? 1 : 0 }
+      const group: Schema['server_groups'] = {
+        id: crypto.randomUUID(), project_id: projectId, name, policy, created_at: nowIso(), spread_fault_domains: options.spreadFaultDomains === true ? 1 : 0,
+        max_server_per_host: options.maxServerPerHost ?? null, user_id: options.userId ?? null, affinity_host_id: null,
+      }
       await db.insertInto('server_groups').values(group).execute()
       return toView(group, [], [])
     })
@@ -128,13 +142,14 @@ export class GroupService {
   }
 
   /**
-   * Adds a stopped KVM server to an anti-affinity group. If another member already uses the
-   * server's host (or is moving away from it), or in a group that spreads over fault domains the
-   * host's fault domain, the server is re-placed — through the move primitive, as a cold move
-   * whose job the driver carries out — on a host of its availability zone that the group does
-   * not hold (nor its fault domain) and that has room; if there is none, nothing changes and
-   * the caller gets `Ecs.0319` with the placement diagnosis. Adding a current member again
-   * changes nothing.
+   * Adds a stopped KVM server to an anti-affinity group (the v1 API's extension; other policies
+   * are refused, as the API defines). If other members already hold as many places on the
+   * server's host as `max_server_per_host` allows (moves away from it included), or in a group
+   * that spreads over fault domains the host's fault domain, the server is re-placed — through
+   * the move primitive, as a cold move whose job the driver carries out — on a host of its
+   * availability zone with a place left (and a free fault domain) and room; if there is none,
+   * nothing changes and the caller gets `Ecs.0319` with the placement diagnosis. Adding a
+   * current member again changes nothing.
    */
   async addMember(projectId: string, groupId: string, serverId: string): Promise<void> {
     await this.deps.database.transaction(async (tx) => {
@@ -169,10 +184,9 @@ export class GroupService {
       if ((await memberCount(db, groupId)) >= limit) throw groupMemberQuota(groupId, limit)
 
       const holds = await groupHolds(db, groupId)
-      const distinct = requiresDistinctHosts(policy)
       const host = await db.selectFrom('hosts').select(['id', 'dedicated_to', 'fault_domain']).where('id', '=', server.host_id).executeTakeFirstOrThrow()
       if (!heldByGroup(holds, host)) {
-        await insertMemberships(db, [{ groupId, serverId, hostId: server.host_id, distinctHost: distinct, createdAt: nowIso() }])
+        await insertMemberships(db, [{ groupId, serverId, hostId: server.host_id, createdAt: nowIso() }])
         return
       }
       const target = await this.deps.placement.place(db, {
@@ -182,7 +196,7 @@ export class GroupService {
         ...holds,
         // A server on a dedicated host stays on its project's dedicated hosts, as in every other move.
         dedicatedTo: host.dedicated_to ?? undefined,
-        subject: `ECS ${serverId} (${server.vcpus} vCPU, ${server.ram_mb} MiB) in ${server.az} away from the ${describeHolds(holds)} of group ${groupId}`,
+        subject: `ECS ${serverId} (${server.vcpus} vCPU, ${server.ram_mb} MiB) in ${server.az} ${describeHolds(holds, groupId)}`,
       })
       // The re-placement is a cold move with a job of its own (the add_member answer stays an
       // empty 200, as the API defines it); a start sent while it runs waits for it.
@@ -192,7 +206,7 @@ export class GroupService {
         moves: [{
           plan: {
             server, reason: 'add_member', kind: 'cold', flavor: { id: server.flavor_id, vcpus: server.vcpus, ramMb: server.ram_mb },
-            currentGroup: null, joinGroup: { id: groupId, distinct }, statusDuring: 'SHUTOFF', taskState: 'migrating', finalStatus: 'SHUTOFF',
+            currentGroup: null, joinGroup: memberGroupOf(group), statusDuring: 'SHUTOFF', taskState: 'migrating', finalStatus: 'SHUTOFF',
             // The source is another member's host (or fault domain): a failed move cannot go back there.
             onFailure: 'error',
           },
@@ -298,6 +312,7 @@ async function faultDomainsOf(db: Kysely<Schema>, groupIds: string[]): Promise<M
 function toView(g: Schema['server_groups'], members: string[], faultDomains: string[]): GroupView {
   return {
     id: g.id, name: g.name, policy: g.policy as GroupPolicy, members, createdAt: g.created_at,
+    maxServerPerHost: g.max_server_per_host ?? undefined, userId: g.user_id ?? undefined,
     faultDomains: g.spread_fault_domains === 1 ? faultDomains : undefined,
   }
 }

@@ -17,6 +17,8 @@ import { HostService } from './hosts.ts'
 import { IdentityService } from './identity/index.ts'
 import type { SecretBox } from './identity/secrets.ts'
 import { JobRunner } from './jobs.ts'
+import { KeypairService } from './keypairs.ts'
+import { NovaServerService } from './nova-servers.ts'
 import { RecycleBinService } from './recycle-bin.ts'
 import { ScheduledEventService } from './scheduled-events.ts'
 import { ServerMoveService } from './server-moves.ts'
@@ -45,6 +47,10 @@ export interface Services {
   /** Planned host maintenance and the Huawei scheduled events tenants answer; carried forward by the host monitor. */
   scheduledEvents: ScheduledEventService
   identity: IdentityService
+  /** The OpenStack Compute API's servers: Nova's multi-create, reservations, unplaced servers, ports, security groups. */
+  novaServers: NovaServerService
+  /** Key pairs of the OpenStack Compute API. */
+  keypairs: KeypairService
   /** Injected faults of the simulated hosts (admin API, `ECSD_FAULTS`, the host monitor's heartbeats). */
   faults: FaultService
   config: Config
@@ -102,6 +108,9 @@ export function createServices(
     hostMonitor,
     scheduledEvents,
     identity,
+    // ServerService holds no state: a second instance over the same deps is the same use cases.
+    novaServers: new NovaServerService({ ...deps, jobs, servers: new ServerService({ ...deps, jobs }) }),
+    keypairs: new KeypairService(database),
     faults,
     config,
     metrics,

@@ -8,7 +8,7 @@ import type { Schema } from '../store/schema.ts'
 import type { MoveTable } from '../store/tables/moves.ts'
 import { adjustUsage, claim, release } from './allocations.ts'
 import { completeParentIfDone, markSubJobDone, recordJob, type JobRunner } from './jobs.ts'
-import { insertMemberships } from './membership.ts'
+import { holdBothEnds, insertMemberships, memberGroupOf, returnToSource, type MemberGroup } from './membership.ts'
 import { nowIso } from './time.ts'
 
 /**
@@ -29,7 +29,7 @@ export type MovingServer = Pick<
 /** A server locked for a move, with the group it is a member of. */
 export interface LockedServer {
   server: MovingServer
-  group: { id: string; distinct: boolean } | null
+  group: MemberGroup | null
 }
 
 /** Everything `beginMove` needs; the target has passed placement (or is the current host). */
@@ -43,9 +43,9 @@ export interface MovePlan {
   /** The server's flavor once moved (its current one unless it is resized). */
   flavor: { id: string; vcpus: number; ramMb: number }
   /** The group the server is a member of now; its membership and hold follow the server. */
-  currentGroup: { id: string; distinct: boolean } | null
+  currentGroup: MemberGroup | null
   /** A group the server joins on the target (add_member, recycle-bin revert). */
-  joinGroup?: { id: string; distinct: boolean } | undefined
+  joinGroup?: MemberGroup | undefined
   statusDuring: ServerStatus
   taskState: TaskState
   finalStatus: ServerStatus
@@ -74,8 +74,13 @@ export async function lockServersForMove(db: Kysely<Schema>, dialect: Dialect, p
   const ids = [...new Set(serverIds)].sort()
   const membership = async () =>
     new Map(
-      (await db.selectFrom('server_group_members').select(['server_id', 'group_id', 'distinct_host']).where('server_id', 'in', ids).execute())
-        .map((m) => [m.server_id, { id: m.group_id, distinct: m.distinct_host === 1 }]),
+      (await db
+        .selectFrom('server_group_members as m')
+        .innerJoin('server_groups as g', 'g.id', 'm.group_id')
+        .select(['m.server_id', 'g.id', 'g.policy', 'g.max_server_per_host'])
+        .where('m.server_id', 'in', ids)
+        .execute())
+        .map((m) => [m.server_id, memberGroupOf(m)]),
     )
   const before = await membership()
   const groups = [...new Set([...before.values()].map((g) => g.id))].sort()
@@ -136,18 +141,9 @@ export async function beginMove(db: Kysely<Schema>, plan: MovePlan): Promise<Mov
     .where('id', '=', server.id)
     .execute()
 
-  if (plan.currentGroup && target !== source) {
-    // The member's own hold moves to the target first, so that the source hold that replaces it
-    // never meets it in the (group, host) unique index.
-    await db.updateTable('server_group_members').set({ host_id: target }).where('server_id', '=', server.id).execute()
-    await db.updateTable('group_host_holds').set({ host_id: target }).where('server_id', '=', server.id).where('kind', '=', 'member').execute()
-    await db
-      .insertInto('group_host_holds')
-      .values({ group_id: plan.currentGroup.id, server_id: server.id, host_id: source, kind: 'move-source', distinct_host: plan.currentGroup.distinct ? 1 : 0 })
-      .execute()
-  }
+  if (plan.currentGroup && target !== source) await holdBothEnds(db, plan.currentGroup, server.id, source, target)
   if (plan.joinGroup) {
-    await insertMemberships(db, [{ groupId: plan.joinGroup.id, serverId: server.id, hostId: target, distinctHost: plan.joinGroup.distinct, createdAt: now }])
+    await insertMemberships(db, [{ groupId: plan.joinGroup.id, serverId: server.id, hostId: target, createdAt: now }])
   }
 
   const prior: MovePrior = {
@@ -245,9 +241,7 @@ export async function finishMove(db: Kysely<Schema>, move: MoveTable, outcome: M
     if (prior.groupId === null) {
       await db.deleteFrom('server_group_members').where('server_id', '=', serverId).execute()
     } else if (move.source_host_id !== move.target_host_id) {
-      await db.deleteFrom('group_host_holds').where('server_id', '=', serverId).where('kind', '=', 'move-source').execute()
-      await db.updateTable('server_group_members').set({ host_id: move.source_host_id }).where('server_id', '=', serverId).execute()
-      await db.updateTable('group_host_holds').set({ host_id: move.source_host_id }).where('server_id', '=', serverId).where('kind', '=', 'member').execute()
+      await returnToSource(db, serverId, move.source_host_id)
     }
     // Stranded: back on the failed host it could not leave, in ERROR until capacity returns.
     const strand = move.on_failure === 'strand'

@@ -1,13 +1,12 @@
 import type { Kysely } from 'kysely'
 import type { Quotas } from '../config.ts'
 import { groupMemberQuota, invalidParameter, recycleBinNotEmpty, serverBusy, serverNotFound, serverNotInRecycleBin } from '../domain/errors.ts'
-import { requiresDistinctHosts, type GroupPolicy } from '../domain/group.ts'
 import type { PlacementEngine } from '../placement/engine.ts'
 import { lockForUpdate, type Database } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
 import { lockProject } from './groups.ts'
 import { recordJob, TASK_STATE_OF, type JobRunner } from './jobs.ts'
-import { describeHolds, groupHolds, heldByGroup, memberCount, noGroupHolds } from './membership.ts'
+import { describeHolds, groupHolds, heldByGroup, memberCount, memberGroupOf, noGroupHolds, type MemberGroup } from './membership.ts'
 import { MOVING_SERVER_COLUMNS, startMoves } from './moves.ts'
 import { nameContains, selectRecords, toRecord, type AcceptedJob, type ServerRecord } from './servers.ts'
 import { nowIso } from './time.ts'
@@ -112,15 +111,15 @@ export class RecycleBinService {
       const peek = await db.selectFrom('servers').select('bin_group_id').where('id', '=', serverId).where('project_id', '=', projectId).executeTakeFirst()
       // Group before server, as every writer locks them; a group deleted meanwhile is not rejoined.
       const group = peek?.bin_group_id
-        ? await lockForUpdate(db.selectFrom('server_groups').select(['id', 'policy']).where('id', '=', peek.bin_group_id), dialect).executeTakeFirst()
+        ? await lockForUpdate(db.selectFrom('server_groups').select(['id', 'policy', 'max_server_per_host']).where('id', '=', peek.bin_group_id), dialect).executeTakeFirst()
         : undefined
       const server = await this.lockBinned(db, dialect, projectId, serverId)
-      let joinGroup: { id: string; distinct: boolean } | undefined
+      let joinGroup: MemberGroup | undefined
       let holds = noGroupHolds()
       if (group && server.bin_group_id === group.id) {
         const limit = this.deps.quotas.maxServerGroupMembers
         if ((await memberCount(db, group.id)) >= limit) throw groupMemberQuota(group.id, limit)
-        joinGroup = { id: group.id, distinct: requiresDistinctHosts(group.policy as GroupPolicy) }
+        joinGroup = memberGroupOf(group)
         holds = await groupHolds(db, group.id)
       }
       const old = await db.selectFrom('hosts').select(['id', 'state', 'enabled', 'free_vcpus', 'free_ram_mb', 'dedicated_to', 'fault_domain']).where('id', '=', server.host_id).executeTakeFirstOrThrow()
@@ -135,7 +134,7 @@ export class RecycleBinService {
             az: server.az,
             ...holds,
             dedicatedTo: old.dedicated_to === projectId ? projectId : undefined,
-            subject: `ECS ${server.id} (revert from the recycle bin: ${server.vcpus} vCPU, ${server.ram_mb} MiB) in ${server.az}${joinGroup ? ` away from the ${describeHolds(holds)} held by group ${joinGroup.id}` : ''}`,
+            subject: `ECS ${server.id} (revert from the recycle bin: ${server.vcpus} vCPU, ${server.ram_mb} MiB) in ${server.az}${joinGroup ? ` ${describeHolds(holds, joinGroup.id)}` : ''}`,
           })).id
       return startMoves(tx, this.deps.jobs, {
         projectId,

@@ -350,7 +350,7 @@ export class ServerMoveService {
       dedicatedTo: intent.dedicatedTo,
       requestedHostId: intent.requestedHostId,
       ...(intent.leave ? { avoidHostIds: new Set([server.host_id]) } : {}),
-      subject: `ECS ${server.id} (${intent.reason}: ${flavor.vcpus} vCPU, ${flavor.ramMb} MiB) in ${server.az}${group ? ` away from the ${describeHolds(holds)} held by group ${group.id}` : ''}`,
+      subject: `ECS ${server.id} (${intent.reason}: ${flavor.vcpus} vCPU, ${flavor.ramMb} MiB) in ${server.az}${group ? ` ${describeHolds(holds, group.id)}` : ''}`,
     })
     return chosen.id
   }

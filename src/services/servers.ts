@@ -2,10 +2,9 @@ import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool
 import type { Quotas } from '../config.ts'
 import {
   createCountExceeded, dedicatedHostNotFound, dedicatedHostWithGroup, flavorNotFound, flavorNotSold, groupMemberQuota,
-  groupPolicyNotSupported, instanceQuota, invalidParameter, serverBusy, serverInRecycleBin, serverNotFound, serverNotKvm,
+  instanceQuota, invalidParameter, serverBusy, serverInRecycleBin, serverNotFound, serverNotKvm,
   serverWrongStatus, tooManyServersInBatch,
 } from '../domain/errors.ts'
-import { requiresDistinctHosts, type GroupPolicy } from '../domain/group.ts'
 import type { ServerOperation } from '../domain/job.ts'
 import { nthServerName, POWER_STATE, type ServerStatus, type TaskState } from '../domain/server.ts'
 import type { PlacementEngine } from '../placement/engine.ts'
@@ -84,9 +83,12 @@ export class ServerService {
 
   /**
    * Creates `count` servers. Every server is placed before anything is written; with a group
-   * hint, each one excludes the hosts of the members before it (and, in a group that spreads
-   * over fault domains, their fault domains), so the batch lands on distinct hosts or fails whole
-   * with `Ecs.0319`. A repeated `X-Client-Token` returns the first job.
+   * hint, each one sees the members placed before it in the same request, as Nova's scheduler
+   * does: in an anti-affinity group it keeps to hosts with a place left (and, in a group that
+   * spreads over fault domains, away from their fault domains), in an affinity group it goes to
+   * the host the first member took, and the soft policies rank hosts by those members — so the
+   * batch obeys its group's policy or fails whole with `Ecs.0319`. A repeated `X-Client-Token`
+   * returns the first job.
    */
   async create(projectId: string, input: CreateServersInput): Promise<AcceptedJob> {
     if (input.count > MAX_CREATE_COUNT) throw createCountExceeded(input.count, MAX_CREATE_COUNT)
@@ -121,11 +123,9 @@ export class ServerService {
       await this.checkInstanceQuota(db, projectId, input.count, flavor.vcpus * input.count, flavor.ram_mb * input.count)
 
       let holds = noGroupHolds()
-      let policy: GroupPolicy | undefined
       if (input.groupId !== undefined) {
+        // Every policy: a group created on the OpenStack surface is usable here too.
         const group = await findGroup(db, projectId, input.groupId, dialect)
-        policy = group.policy as GroupPolicy
-        if (policy !== 'anti-affinity') throw groupPolicyNotSupported(group.id, policy)
         if (flavor.virtualization !== 'kvm') throw serverNotKvm('(new)', flavor.id)
         const limit = this.deps.quotas.maxServerGroupMembers
         if ((await memberCount(db, group.id)) + input.count > limit) throw groupMemberQuota(group.id, limit)
@@ -155,8 +155,8 @@ export class ServerService {
             created_at: now, updated_at: now, launched_at: null, ...FRESH_SERVER_COLUMNS,
           })
           .execute()
-        if (input.groupId !== undefined && policy !== undefined) {
-          await insertMemberships(db, [{ groupId: input.groupId, serverId: id, hostId: host.id, distinctHost: requiresDistinctHosts(policy), createdAt: now }])
+        if (input.groupId !== undefined) {
+          await insertMemberships(db, [{ groupId: input.groupId, serverId: id, hostId: host.id, createdAt: now }])
           holdHost(holds, host)
         }
         serverIds.push(id)

@@ -5,6 +5,7 @@ import type { HostTable } from './tables/hosts.ts'
 import type { AuthFailureTable, TokenTable, UserTable } from './tables/identity.ts'
 import type { JobTable } from './tables/jobs.ts'
 import type { GroupHostHoldTable, MoveTable } from './tables/moves.ts'
+import type { KeypairTable, NovaServerTable, ServerInterfaceTable, UnscheduledServerTable } from './tables/openstack.ts'
 import type { ProjectTable } from './tables/projects.ts'
 import type { ServerGroupMemberTable, ServerGroupTable } from './tables/server-groups.ts'
 import type { ServerTable } from './tables/servers.ts'
@@ -28,4 +29,8 @@ export interface Schema {
   users: UserTable
   tokens: TokenTable
   auth_failures: AuthFailureTable
+  nova_servers: NovaServerTable
+  server_interfaces: ServerInterfaceTable
+  keypairs: KeypairTable
+  unscheduled_servers: UnscheduledServerTable
 }

@@ -6,6 +6,7 @@ import { DEFAULT_FILTERS } from '../../src/placement/filters/index.ts'
 import { packScore, spreadScore } from '../../src/placement/scores/index.ts'
 import type { PlacementRequest } from '../../src/placement/types.ts'
 import { EcsError } from '../../src/domain/errors.ts'
+import { GROUP_POLICIES } from '../../src/domain/group.ts'
 import type { Dialect } from '../../src/store/database.ts'
 import { NEW_HOST_COLUMNS } from '../../src/store/tables/hosts.ts'
 import { DIALECTS, openTestDatabase } from '../helper.ts'
@@ -39,7 +40,7 @@ async function fleet(t: TestContext, dialect: Dialect, hosts: Array<{ name: stri
   return database
 }
 
-const request = (over: Partial<PlacementRequest> = {}): PlacementRequest => ({ vcpus: 2, ramMb: 4096, az: 'az1', groupHostIds: new Set(), subject: 'srv', ...over })
+const request = (over: Partial<PlacementRequest> = {}): PlacementRequest => ({ vcpus: 2, ramMb: 4096, az: 'az1', groupPolicy: 'anti-affinity', groupHostIds: new Set(), subject: 'srv', ...over })
 
 for (const dialect of DIALECTS) describe(`placement engine on ${dialect}`, () => {
   test('spread picks the emptiest host; pack the fullest that fits', async (t) => {
@@ -123,14 +124,20 @@ for (const dialect of DIALECTS) describe(`placement engine on ${dialect}`, () =>
     const rows = await database.db.selectFrom('hosts').select(['id', 'name', 'az', 'vcpus', 'ram_mb', 'free_vcpus', 'free_ram_mb', 'state', 'enabled', 'dedicated_to', 'fault_domain']).execute()
     for (let i = 0; i < 100; i++) {
       const groupHostIds = new Set(rows.filter(() => random() < 0.3).map((r) => r.id))
-      // A spreading group holds the racks of its held hosts; sometimes only those without a rack.
-      const spread = random() < 0.5
+      // Every policy; anti-affinity with up to 3 members per host, held 1–3 times each.
+      const groupPolicy = GROUP_POLICIES[Math.floor(random() * GROUP_POLICIES.length)]!
+      const groupHostCounts = new Map([...groupHostIds].map((id) => [id, 1 + Math.floor(random() * 3)]))
+      // A spreading (anti-affinity) group holds the racks of its held hosts; sometimes only those without a rack.
+      const spread = groupPolicy === 'anti-affinity' && random() < 0.5
       const heldRacks = rows.filter((r) => groupHostIds.has(r.id) && r.fault_domain !== null && random() < 0.8).map((r) => r.fault_domain!)
       const req = request({
         vcpus: 1 + Math.floor(random() * 4),
         ramMb: (1 + Math.floor(random() * 4)) * 1024,
         az: random() < 0.2 ? undefined : random() < 0.5 ? 'az1' : 'az2',
+        groupPolicy,
         groupHostIds,
+        groupHostCounts,
+        maxServerPerHost: spread ? 1 : 1 + Math.floor(random() * 3),
         groupFaultDomains: spread ? new Set(heldRacks) : undefined,
         dedicatedTo: random() < 0.3 ? 'p1' : undefined,
         requestedHostId: random() < 0.2 ? rows[Math.floor(random() * rows.length)]!.id : undefined,
@@ -175,4 +182,76 @@ for (const dialect of DIALECTS) describe(`placement engine on ${dialect}`, () =>
       }
     })
   }
+})
+
+for (const dialect of DIALECTS) describe(`placement of group members on ${dialect}`, () => {
+  const engine = (random?: () => number) => new PlacementEngine({ filters: DEFAULT_FILTERS, score: spreadScore, subsetSize: 3, ...(random ? { random } : {}) })
+  /** Twenty roomy hosts in az1 (emptiest first: h00) and two nearly full ones, m1 and m2. */
+  const twenty = () => [
+    ...Array.from({ length: 20 }, (_, i) => ({ name: `h${String(i).padStart(2, '0')}`, az: 'az1', free_vcpus: 32, free_ram_mb: 131072 - i * 1024 })),
+    { name: 'm1', az: 'az1', free_vcpus: 32, free_ram_mb: 8192 },
+    { name: 'm2', az: 'az1', free_vcpus: 32, free_ram_mb: 4096 },
+  ]
+
+  test('soft-affinity: the members\' host wins although spread would not even fetch it; a full one is passed over, never a refusal', async (t) => {
+    const database = await fleet(t, dialect, twenty())
+    const random = mulberry32(11)
+    const members = (holds: Record<string, number>) => request({ groupPolicy: 'soft-affinity', groupHostIds: new Set(Object.keys(holds)), groupHostCounts: new Map(Object.entries(holds)) })
+    for (let i = 0; i < 20; i++) assert.equal((await engine(random).place(database.db, members({ m1: 1 }))).name, 'm1')
+    // The host with more members wins over the one with fewer.
+    for (let i = 0; i < 20; i++) assert.equal((await engine(random).place(database.db, members({ m1: 1, m2: 2 }))).name, 'm2')
+    // Too small for the server: the best of the rest, by spread.
+    const big = { ...members({ m1: 1, m2: 2 }), ramMb: 16384 }
+    const seen = new Set<string>()
+    for (let i = 0; i < 30; i++) seen.add((await engine(random).place(database.db, big)).name)
+    assert.deepEqual([...seen].sort(), ['h00', 'h01', 'h02'], 'random among the best three by spread, as without a group')
+  })
+
+  test('soft-anti-affinity: a host without members wins although spread prefers the members\' hosts; when all hold members, the fewest', async (t) => {
+    // The twelve emptiest hosts all hold members: the candidate query alone would return only them.
+    const database = await fleet(t, dialect, twenty())
+    const random = mulberry32(5)
+    const held = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`h${String(i).padStart(2, '0')}`, 1 + (i % 2)]))
+    const req = request({ groupPolicy: 'soft-anti-affinity', groupHostIds: new Set(Object.keys(held)), groupHostCounts: new Map(Object.entries(held)) })
+    const seen = new Set<string>()
+    for (let i = 0; i < 30; i++) seen.add((await engine(random).place(database.db, req)).name)
+    assert.deepEqual([...seen].sort(), ['h12', 'h13', 'h14'], 'the best three hosts without members')
+    // Every host of the zone holds members: the ones holding one, never those holding two.
+    const all = Object.fromEntries(twenty().map((h, i) => [h.name, i % 2 === 0 ? 2 : 1]))
+    const crowded = request({ groupPolicy: 'soft-anti-affinity', groupHostIds: new Set(Object.keys(all)), groupHostCounts: new Map(Object.entries(all)) })
+    for (let i = 0; i < 20; i++) {
+      const name = (await engine(random).place(database.db, crowded)).name
+      assert.equal(all[name], 1, `${name} holds ${all[name]}`)
+    }
+  })
+
+  test('affinity: the members\' host or nothing; the first member goes where spread sends it', async (t) => {
+    const database = await fleet(t, dialect, twenty())
+    assert.equal((await engine(() => 0).place(database.db, request({ groupPolicy: 'affinity' }))).name, 'h00')
+    assert.equal((await engine(mulberry32(3)).place(database.db, request({ groupPolicy: 'affinity', groupHostIds: new Set(['m2']) }))).name, 'm2')
+    await assert.rejects(engine().place(database.db, request({ groupPolicy: 'affinity', groupHostIds: new Set(['m2']), ramMb: 8192 })), (err: unknown) => {
+      assert.ok(err instanceof EcsError)
+      assert.equal(err.code, 'Ecs.0319')
+      assert.match(err.message, /Capacity\(2 vCPU, 8192 MiB\): 21 → Affinity\(the host of the group: m2\): 0/)
+      return true
+    })
+  })
+
+  test('anti-affinity with max_server_per_host: a host takes members up to the rule, moves away from it included', async (t) => {
+    const database = await fleet(t, dialect, [
+      { name: 'a', az: 'az1', free_vcpus: 32, free_ram_mb: 131072 },
+      { name: 'b', az: 'az1', free_vcpus: 32, free_ram_mb: 131072 },
+      { name: 'c', az: 'az1', free_vcpus: 32, free_ram_mb: 65536 },
+    ])
+    const req = (holds: Record<string, number>) =>
+      request({ groupPolicy: 'anti-affinity', maxServerPerHost: 2, groupHostIds: new Set(Object.keys(holds)), groupHostCounts: new Map(Object.entries(holds)) })
+    const picks = new Set<string>()
+    for (let i = 0; i < 20; i++) picks.add((await engine(mulberry32(i)).place(database.db, req({ a: 2, b: 1 }))).name)
+    assert.deepEqual([...picks].sort(), ['b', 'c'], 'a is full, b has a place left')
+    await assert.rejects(engine().place(database.db, req({ a: 2, b: 2, c: 2 })), (err: unknown) => {
+      assert.ok(err instanceof EcsError)
+      assert.match(err.message, /AntiAffinity\(3 hosts holding 2 members, the most one host may\): 0/)
+      return true
+    })
+  })
 })

@@ -89,7 +89,7 @@ for (const dialect of DIALECTS) {
 
       const held = new Set((await db.selectFrom('group_host_holds').select('host_id').where('group_id', '=', g).execute()).map((h) => h.host_id))
       const spare = await db.selectFrom('hosts').select('id').where('id', 'not in', [...held]).limit(1).executeTakeFirstOrThrow()
-      await db.insertInto('group_host_holds').values({ group_id: g, server_id: b!, host_id: spare.id, kind: 'move-source', distinct_host: 1 }).execute()
+      await db.insertInto('group_host_holds').values({ group_id: g, server_id: b!, host_id: spare.id, kind: 'move-source', policy: 'anti-affinity', slot: 0, max_server_per_host: null, affinity_host_id: null }).execute()
       assert.match(await report(), new RegExp(`group-hold: group ${g} holds host ${spare.id} for a move of ${b} that is not in flight`))
 
       await db.deleteFrom('moves').where('server_id', '=', c!).execute()

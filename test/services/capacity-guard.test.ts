@@ -141,7 +141,7 @@ describe('claim() on a full host', () => {
       })
       const [only] = await shrinkFleet(database, [{ vcpus: 2, ramMb: 4096 }])
       // What a placement read while the host was still empty.
-      const readEarlier = await engine!.candidateQuery(database.db, { vcpus: 2, ramMb: 4096, az: 'az1', groupHostIds: new Set(), subject: 'x' }).executeTakeFirstOrThrow()
+      const readEarlier = await engine!.candidateQuery(database.db, { vcpus: 2, ramMb: 4096, az: 'az1', groupPolicy: undefined, groupHostIds: new Set(), subject: 'x' }).executeTakeFirstOrThrow()
       await createServers(app, { flavorRef: 's6.large.2' })
       assert.equal((await hostRow(database.db, only!.id)).free_vcpus, 0)
       engine!.stale = readEarlier

@@ -55,16 +55,19 @@ for (const dialect of DIALECTS) {
       const holdOf = (server: string) => db.selectFrom('group_host_holds').select('host_id').where('server_id', '=', server).where('kind', '=', 'member').executeTakeFirstOrThrow()
       const aHost = (await holdOf(a!)).host_id
       const bHost = (await holdOf(b!)).host_id
-      const distinct = /group_host_holds_distinct|UNIQUE constraint failed: group_host_holds\.group_id, group_host_holds\.host_id/
-      // b moving away from a's host while a is on it.
-      await assert.rejects(db.insertInto('group_host_holds').values({ group_id: g, server_id: b!, host_id: aHost, kind: 'move-source', distinct_host: 1 }).execute(), distinct)
+      const sourceHold = (server: string, host: string, slot: number) => ({ group_id: g, server_id: server, host_id: host, kind: 'move-source', policy: 'anti-affinity', slot, max_server_per_host: null, affinity_host_id: null })
+      const taken = /group_host_holds_per_host|UNIQUE constraint failed: group_host_holds\.group_id, group_host_holds\.host_id, group_host_holds\.slot/
+      const noPlace = /group_host_holds_slot|CHECK constraint failed: group_host_holds_slot/
+      // b moving away from a's host while a is on it: its one place is taken, and there is no second.
+      await assert.rejects(db.insertInto('group_host_holds').values(sourceHold(b!, aHost, 0)).execute(), taken)
+      await assert.rejects(db.insertInto('group_host_holds').values(sourceHold(b!, aHost, 1)).execute(), noPlace)
       // b's own hold following it onto a's host.
-      await assert.rejects(db.updateTable('group_host_holds').set({ host_id: aHost }).where('server_id', '=', b!).where('kind', '=', 'member').execute(), distinct)
+      await assert.rejects(db.updateTable('group_host_holds').set({ host_id: aHost }).where('server_id', '=', b!).where('kind', '=', 'member').execute(), taken)
       // The same move-source hold on a host the group does not hold is accepted: the index, not the row, refused it.
       const free = await db.selectFrom('hosts').select('id').where('id', 'not in', [aHost, bHost]).limit(1).executeTakeFirstOrThrow()
-      await db.insertInto('group_host_holds').values({ group_id: g, server_id: b!, host_id: free.id, kind: 'move-source', distinct_host: 1 }).execute()
+      await db.insertInto('group_host_holds').values(sourceHold(b!, free.id, 0)).execute()
       // And now another member cannot be placed on that host either.
-      await assert.rejects(db.updateTable('group_host_holds').set({ host_id: free.id }).where('server_id', '=', a!).where('kind', '=', 'member').execute(), distinct)
+      await assert.rejects(db.updateTable('group_host_holds').set({ host_id: free.id }).where('server_id', '=', a!).where('kind', '=', 'member').execute(), taken)
     })
 
     test('a group hold whose membership does not exist; a hold goes with its membership', async (t) => {
@@ -74,11 +77,12 @@ for (const dialect of DIALECTS) {
       const [member] = await createServers(app, { 'os:scheduler_hints': { group: g } })
       const [outsider] = await createServers(app)
       const host = await db.selectFrom('hosts').select('id').limit(1).executeTakeFirstOrThrow()
-      const fk = /group_host_holds_member|FOREIGN KEY constraint failed/
-      await assert.rejects(db.insertInto('group_host_holds').values({ group_id: g, server_id: outsider!, host_id: host.id, kind: 'move-source', distinct_host: 1 }).execute(), fk)
-      await assert.rejects(db.insertInto('group_host_holds').values({ group_id: 'no-such-group', server_id: member!, host_id: host.id, kind: 'move-source', distinct_host: 1 }).execute(), fk)
+      const hold = { group_id: g, host_id: host.id, kind: 'move-source', policy: 'anti-affinity', slot: 0, max_server_per_host: null, affinity_host_id: null }
+      const fk = /group_host_holds_member|group_host_holds_policy|FOREIGN KEY constraint failed/
+      await assert.rejects(db.insertInto('group_host_holds').values({ ...hold, server_id: outsider! }).execute(), fk)
+      await assert.rejects(db.insertInto('group_host_holds').values({ ...hold, server_id: member!, group_id: 'no-such-group' }).execute(), fk)
       await assert.rejects(
-        db.insertInto('group_host_holds').values({ group_id: g, server_id: member!, host_id: host.id, kind: 'elsewhere', distinct_host: 1 }).execute(),
+        db.insertInto('group_host_holds').values({ ...hold, server_id: member!, kind: 'elsewhere' }).execute(),
         /group_host_holds_kind|CHECK constraint failed/,
       )
       await db.deleteFrom('server_group_members').where('server_id', '=', member!).execute()

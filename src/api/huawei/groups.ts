@@ -16,7 +16,7 @@ export const groupRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     if (policy !== 'anti-affinity') {
       throw invalidParameter(`server_group.policies: "${String(policy)}" is not supported; ECS groups support only "anti-affinity"`)
     }
-    return { server_group: groupBody(await groups.create(projectOf(req), name, policy, fault_domain?.spread === true)) }
+    return { server_group: groupBody(await groups.create(projectOf(req), name, policy, { spreadFaultDomains: fault_domain?.spread === true })) }
   })
 
   app.get('/cloudservers/os-server-groups', { schema: { params: ProjectParams, querystring: ListGroupsQuery } }, async (req) => {

@@ -15,7 +15,7 @@ import type { JobTable } from '../../store/tables/jobs.ts'
  */
 
 /** The API's second-precision UTC timestamps: `2019-05-22T03:30:52Z`. */
-function seconds(iso: string): string {
+export function seconds(iso: string): string {
   return iso.replace(/\.\d{3}Z$/, 'Z')
 }
 
@@ -30,7 +30,7 @@ export function groupBody(g: GroupView) {
 }
 
 /** `hostId` as Nova derives it: sha224 of project id + host name, so it differs per project. */
-function hostIdHash(projectId: string, hostName: string): string {
+export function hostIdHash(projectId: string, hostName: string): string {
   return createHash('sha224').update(projectId + hostName).digest('hex')
 }
 

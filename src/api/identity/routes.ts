@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyReply } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { invalidParameter } from '../../domain/errors.ts'
 import type { Services } from '../../services/index.ts'
@@ -63,7 +63,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ services: Services }> =
       id: 'v3.14',
       status: 'stable',
       updated: '2020-04-07T00:00:00Z',
-      links: [{ rel: 'self', href: `${publicUrl(req.headers.host)}/v3/` }],
+      links: [{ rel: 'self', href: `${publicBase(req)}/v3/` }],
       'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.identity-v3+json' }],
     },
   }))
@@ -75,17 +75,22 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ services: Services }> =
     if (name === undefined) return keystoneError(reply, 400, 'auth.identity.password.user.name is required')
     const issued = await services.identity.issueToken(name, id.password.user.password)
     if (!issued) return keystoneError(reply, 401, 'The request you have made requires authentication: wrong user name or password.')
-    const wanted = scope?.project?.id
-    if (wanted !== undefined && wanted !== issued.projectId) {
-      return keystoneError(reply, 401, `user ${name} has no role on project ${wanted}`)
+    // A user has a role on exactly one project: a scope naming another (by id or name) is refused.
+    const wanted = scope?.project
+    if (wanted?.id !== undefined && wanted.id !== issued.projectId) {
+      return keystoneError(reply, 401, `user ${name} has no role on project ${wanted.id}`)
     }
-    const base = publicUrl(req.headers.host)
+    if (wanted?.name !== undefined && wanted.name !== issued.projectName && wanted.name !== issued.projectId) {
+      return keystoneError(reply, 401, `user ${name} has no role on project ${wanted.name}`)
+    }
+    const base = publicBase(req)
     const endpoints = (type: string, name: string, url: string) => ({
       type,
       name,
       id: `${type}-${issued.projectId}`,
-      endpoints: ['public', 'internal', 'admin'].map((iface) => ({ id: `${type}-${iface}`, interface: iface, region: 'RegionOne', region_id: 'RegionOne', url })),
+      endpoints: ['public', 'internal', 'admin'].map((iface) => ({ id: `${type}-${iface}`, interface: iface, region: REGION, region_id: REGION, url })),
     })
+    const roles = issued.admin ? ['admin', 'member', 'reader'] : ['member', 'reader']
     return reply
       .code(201)
       .header('x-subject-token', issued.token)
@@ -95,10 +100,12 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ services: Services }> =
           issued_at: issued.issuedAt,
           expires_at: issued.expiresAt,
           user: { id: issued.user.id, name: issued.user.name, domain: { id: 'default', name: 'Default' } },
-          project: { id: issued.projectId, name: issued.projectId, domain: { id: 'default', name: 'Default' } },
-          roles: [{ id: 'member', name: 'member' }],
+          project: { id: issued.projectId, name: issued.projectName, domain: { id: 'default', name: 'Default' } },
+          roles: roles.map((role) => ({ id: role, name: role })),
           catalog: [
+            endpoints('identity', 'keystone', `${base}/v3`),
             endpoints('compute', 'nova', `${base}/v2.1/${issued.projectId}`),
+            endpoints('image', 'glance', `${base}/image`),
             endpoints('ecs', 'ecs', `${base}/v1/${issued.projectId}`),
           ],
         },
@@ -106,7 +113,14 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ services: Services }> =
   })
 }
 
-/** Where clients reach this ecsd: the Host they used, so the catalog works behind any address. */
-function publicUrl(host: string | undefined): string {
-  return `http://${host && /^[\w.:[\]-]+$/.test(host) ? host : '127.0.0.1'}`
+/** The region name the catalog gives every endpoint (clients' `--os-region-name`). */
+export const REGION = 'RegionOne'
+
+/**
+ * Where clients reach this ecsd: the scheme and Host they used, so the catalog and version
+ * documents work behind any address (a Host that is not a plain host[:port] is not echoed).
+ */
+export function publicBase(req: FastifyRequest): string {
+  const host = req.headers.host
+  return `${req.protocol}://${host && /^[\w.:[\]-]+$/.test(host) ? host : '127.0.0.1'}`
 }

@@ -1,4 +1,5 @@
 import type { HostFilter } from '../types.ts'
+import { affinityFilter } from './affinity.ts'
 import { antiAffinityFilter } from './anti-affinity.ts'
 import { availabilityZoneFilter } from './availability-zone.ts'
 import { capacityFilter } from './capacity.ts'
@@ -19,5 +20,6 @@ export const DEFAULT_FILTERS: readonly HostFilter[] = [
   differentHostFilter,
   capacityFilter,
   antiAffinityFilter,
+  affinityFilter,
   faultDomainSpreadFilter,
 ]

@@ -21,6 +21,8 @@ export interface Principal {
    * `projectId` is empty, so no project's path accepts it, and it is not an operator).
    */
   hostId?: string
+  /** The signed-in user, for token-authenticated requests (the OpenStack APIs record it). */
+  userId?: string
 }
 
 /** A credential as listed: never its secret. */
@@ -218,7 +220,7 @@ export class IdentityService {
    * Issues a token for a user's password (Identity v3 password method). Unknown users cost the
    * same scrypt work as wrong passwords, so timing does not reveal which names exist.
    */
-  async issueToken(name: string, password: string): Promise<{ token: string; user: { id: string; name: string }; projectId: string; issuedAt: string; expiresAt: string } | undefined> {
+  async issueToken(name: string, password: string): Promise<{ token: string; user: { id: string; name: string }; projectId: string; projectName: string; admin: boolean; issuedAt: string; expiresAt: string } | undefined> {
     const user = await this.database.db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst()
     const ok = await verifyPassword(password, user?.password_hash ?? DUMMY_HASH)
     if (!user || !ok) return undefined
@@ -229,7 +231,8 @@ export class IdentityService {
       await db.deleteFrom('tokens').where('expires_at', '<', issuedAt).execute()
       await db.insertInto('tokens').values({ token_hash: tokenHash(token), user_id: user.id, project_id: user.project_id, issued_at: issuedAt, expires_at: expiresAt }).execute()
     })
-    return { token, user: { id: user.id, name: user.name }, projectId: user.project_id, issuedAt, expiresAt }
+    const project = await this.database.db.selectFrom('projects').select('name').where('id', '=', user.project_id).executeTakeFirst()
+    return { token, user: { id: user.id, name: user.name }, projectId: user.project_id, projectName: project?.name ?? user.project_id, admin: user.admin === 1, issuedAt, expiresAt }
   }
 
   /** The principal of a valid, unexpired token, or undefined. */
@@ -237,11 +240,11 @@ export class IdentityService {
     const row = await this.database.db
       .selectFrom('tokens as t')
       .innerJoin('users as u', 'u.id', 't.user_id')
-      .select(['t.project_id', 't.expires_at', 'u.name', 'u.admin'])
+      .select(['t.project_id', 't.expires_at', 'u.id', 'u.name', 'u.admin'])
       .where('t.token_hash', '=', tokenHash(token))
       .executeTakeFirst()
     if (!row || row.expires_at <= now.toISOString()) return undefined
-    return { accessKey: `token:${row.name}`, projectId: row.project_id, admin: row.admin === 1 }
+    return { accessKey: `token:${row.name}`, projectId: row.project_id, admin: row.admin === 1, userId: row.id }
   }
 
   /** Seals any credential secret still stored in plaintext (databases from before encryption). */

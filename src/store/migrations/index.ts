@@ -7,6 +7,8 @@ import * as projectUsage from './0005-project-usage.ts'
 import * as moves from './0006-moves.ts'
 import * as hosts from './0007-hosts.ts'
 import * as agentTasks from './0008-agent-tasks.ts'
+import * as groupPolicies from './0009-group-policies.ts'
+import * as openstack from './0010-openstack.ts'
 
 /** A migration that may need to know which dialect it runs on. */
 interface DialectMigration {
@@ -21,6 +23,8 @@ const ordered: Record<string, DialectMigration> = {
   '0006-moves': moves,
   '0007-hosts': hosts,
   '0008-agent-tasks': agentTasks,
+  '0009-group-policies': groupPolicies,
+  '0010-openstack': openstack,
 }
 
 /**

@@ -32,13 +32,23 @@ export interface MoveTable {
   created_at: string
 }
 
-/** Every host a group member holds: its current host, and while it moves, its source too. */
+/**
+ * Every host a group member holds: its current host, and while it moves, its source too. Each
+ * hold carries what its group's policy demands of it, so that the database refuses a hold that
+ * breaks the policy (migration 0009 explains the constraints).
+ */
 export interface GroupHostHoldTable {
   group_id: string
   server_id: string
   host_id: string
   /** 'member' | 'move-source' */
   kind: string
-  /** 0 | 1: copied from the membership; a unique index keeps distinct-host groups' holds distinct. */
-  distinct_host: number
+  /** The group's policy (a foreign key keeps it equal). */
+  policy: string
+  /** Anti-affinity: which of the host's N places for the group this hold takes, 0…N−1; null otherwise. */
+  slot: number | null
+  /** Anti-affinity: a copy of the group's `max_server_per_host` (a foreign key keeps it equal); null when the group has none. */
+  max_server_per_host: number | null
+  /** Affinity: the group's pinned host, equal to `host_id`; null otherwise. */
+  affinity_host_id: string | null
 }
