@@ -322,7 +322,7 @@ describe('real VMs on three hosts with agents, through the official SDK', { time
     assert.equal(new Set(hosts).size, members.length, 'members on distinct hosts')
     assert.ok(!hosts.includes(failedHost))
     assert.ok(existsSync(vmDir(failedHost, evacuee)), 'the dead host still holds its stale copy')
-    t.diagnostic(`evacuation: kill -9 to ACTIVE on ${target} ${evacuatedMs} ms (${HOST_DOWN_AFTER_S} s of it waiting for missed heartbeats)`)
+    t.diagnostic(`evacuation: kill -9 to ACTIVE on ${target} ${evacuatedMs} ms (the host is declared down ${HOST_DOWN_AFTER_S} s after its last heartbeat)`)
     await audit('the evacuation')
   })
 
