@@ -27,7 +27,14 @@ export interface ExpectedServer {
 export interface AgentTaskQueueOptions {
   /** How often a waiting step looks at its task. */
   pollMs: number
+  /** How long an ended task is kept (default a day): long after its job step read it, short enough that the table stays small. */
+  retentionMs?: number
 }
+
+/** Ended tasks are kept a day unless told otherwise. */
+const DEFAULT_RETENTION_MS = 24 * 3600 * 1000
+/** Each process forgets old tasks at most this often, while agents take work from it. */
+const PRUNE_EVERY_MS = 60_000
 
 /**
  * The work queue between the control plane and host agents, in the database so that any
@@ -38,6 +45,9 @@ export interface AgentTaskQueueOptions {
  * agent that restarted gets back the tasks its previous run had taken but not finished.
  */
 export class AgentTaskQueue {
+  /** When this process last forgot old tasks (0: not yet). */
+  private prunedAt = 0
+
   constructor(
     private readonly database: Database,
     private readonly options: AgentTaskQueueOptions,
@@ -76,6 +86,10 @@ export class AgentTaskQueue {
    * whether the task was carried out). Oldest first.
    */
   async claim(hostId: string, session: string, max = 16): Promise<AgentTask[]> {
+    if (Date.now() - this.prunedAt >= PRUNE_EVERY_MS) {
+      this.prunedAt = Date.now()
+      await this.prune(new Date(Date.now() - (this.options.retentionMs ?? DEFAULT_RETENTION_MS)))
+    }
     return this.database.transaction(async ({ db }) => {
       const open = await db
         .selectFrom('agent_tasks')
@@ -160,6 +174,20 @@ export class AgentTaskQueue {
    */
   async discard(id: string): Promise<void> {
     await this.database.db.deleteFrom('agent_tasks').where('id', '=', id).where('state', 'in', ['done', 'failed']).execute()
+  }
+
+  /**
+   * Forgets the tasks that ended before `cutoff`: their job steps read them long ago, and an
+   * agent answers a redelivery from its own records anyway. Open tasks are never forgotten.
+   * Answers how many went.
+   */
+  async prune(cutoff: Date): Promise<number> {
+    const gone = await this.database.db
+      .deleteFrom('agent_tasks')
+      .where('state', 'in', ['done', 'failed'])
+      .where('finished_at', '<', cutoff.toISOString())
+      .executeTakeFirst()
+    return Number(gone.numDeletedRows)
   }
 
   /** A new secret for a disk a source agent serves to one target. */
