@@ -28,7 +28,7 @@ import { parseArgs } from 'node:util'
 import { buildDemoImage, DEMO_IMAGE_ID } from '../src/agent/demo-image.ts'
 import type { Hypervisor } from '../src/agent/hypervisor.ts'
 import { createQemuHypervisor } from '../src/agent/qemu.ts'
-import { sdkHeaders } from '../src/api/auth/signature.ts'
+import { EcsdClient } from '../src/api/client.ts'
 import { DEMO } from '../src/services/demo.ts'
 import { ecsdCli, startAgent, type AgentProcess } from '../test/agent/agent-process.ts'
 import { killQemuUnder } from '../test/hosts/vms.ts'
@@ -107,14 +107,8 @@ async function ecsdRounds(): Promise<{ rounds: Array<Record<string, number>>; ev
   const ecsd: EcsdProcess = await startEcsd(dataDir, ['--driver-latency-ms', '0', '--no-demo-fleet'], { ECSD_HOST_DOWN_AFTER_S: String(DOWN_AFTER_S) })
   const agents = new Map<string, AgentProcess>()
   const operatorEnv = { ECSD_ACCESS_KEY: DEMO.adminAccessKey, ECSD_SECRET_KEY: DEMO.adminSecretKey }
-  const operator = async (method: string, p: string, body?: unknown) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body)
-    const headers = sdkHeaders({ method, url: p, host: new URL(ecsd.url).host, body: payload, credential: { accessKey: DEMO.adminAccessKey, secretKey: DEMO.adminSecretKey, projectId: DEMO.projectId } })
-    const res = await fetch(ecsd.url + p, { method, headers, ...(payload === undefined ? {} : { body: payload }) })
-    const text = await res.text()
-    if (res.status !== 200) throw new Error(`${method} ${p}: ${res.status} ${text}`)
-    return JSON.parse(text) as Record<string, unknown>
-  }
+  const admin = new EcsdClient({ endpoint: ecsd.url, credential: { accessKey: DEMO.adminAccessKey, secretKey: DEMO.adminSecretKey, projectId: DEMO.projectId } })
+  const operator = (method: string, p: string, body?: unknown) => admin.call<Record<string, unknown>>(method, p, body)
   const ok = async (jobId: string, what: string) => {
     const status = await httpWaitForJob(ecsd.url, jobId, WAIT_MS)
     if (status !== 'SUCCESS') throw new Error(`bench:vms: ${what} ended ${status}`)
@@ -193,6 +187,7 @@ async function ecsdRounds(): Promise<{ rounds: Array<Record<string, number>>; ev
     return { rounds, evacuation: { active, booted } }
   } finally {
     for (const agent of agents.values()) await agent.stop('SIGKILL')
+    await admin.close()
     await ecsd.stop('SIGTERM')
   }
 }

@@ -118,13 +118,17 @@ export async function sdkError(p: Promise<unknown>, what: string): Promise<SdkEr
 }
 
 /**
- * The post-paid server every story creates (Ubuntu, s6.large.2, the e2e VPC and subnet, an SSD
- * root volume), `count` of them in `zone`, in the group `groupId` if one is given.
+ * The post-paid server every story creates (Ubuntu, s6.large.2 unless `machine` names another
+ * image and flavor; the e2e VPC and subnet, an SSD root volume), `count` of them in `zone`, in
+ * the group `groupId` if one is given.
  */
-export function storyServer(ecs: Ecs, name: string, count: number, zone: string, groupId?: string): Req<'PostPaidServer'> {
+export function storyServer(
+  ecs: Ecs, name: string, count: number, zone: string, groupId?: string,
+  machine: { imageRef: string; flavorRef: string } = { imageRef: 'img-ubuntu-22.04', flavorRef: 's6.large.2' },
+): Req<'PostPaidServer'> {
   const server = new ecs.PostPaidServer()
-    .withImageRef('img-ubuntu-22.04')
-    .withFlavorRef('s6.large.2')
+    .withImageRef(machine.imageRef)
+    .withFlavorRef(machine.flavorRef)
     .withName(name)
     .withVpcid('vpc-e2e')
     .withNics([new ecs.PostPaidServerNic().withSubnetId('subnet-e2e')])

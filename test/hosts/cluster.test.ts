@@ -25,7 +25,7 @@ import { promisify } from 'node:util'
 import { buildDemoImage, DEMO_IMAGE_ID } from '../../src/agent/demo-image.ts'
 import { DEMO } from '../../src/services/demo.ts'
 import { ecsdCli, startAgent, type AgentProcess, type HostCredential } from '../agent/agent-process.ts'
-import { jobEnd, sdkStory, type Ecs, type Req, type Sdk, type StoryApi } from '../e2e/story.ts'
+import { jobEnd, sdkStory, storyServer, type Ecs, type Req, type Sdk, type StoryApi } from '../e2e/story.ts'
 import { counts, killQemuUnder, qemuPidsUnder, waitUntil } from './vms.ts'
 
 const run = promisify(execFile)
@@ -149,16 +149,7 @@ describe('real VMs on three hosts with agents, through the official SDK', { time
     assert.equal(res.code, 0, `ecsd audit after ${after}: ${res.stdout}${res.stderr}`)
   }
   const createServers = async (count: number, name: string, group?: string): Promise<string[]> => {
-    const server = new ecs.PostPaidServer()
-      .withImageRef(DEMO_IMAGE_ID)
-      .withFlavorRef(FLAVOR)
-      .withName(name)
-      .withVpcid('vpc-vms')
-      .withNics([new ecs.PostPaidServerNic().withSubnetId('subnet-vms')])
-      .withRootVolume(new ecs.PostPaidServerRootVolume().withVolumetype('SSD'))
-      .withCount(count)
-      .withAvailabilityZone(ZONE)
-    if (group !== undefined) server.withOsSchedulerHints(new ecs.PostPaidServerSchedulerHints().withGroup(group))
+    const server = storyServer(ecs, name, count, ZONE, group, { imageRef: DEMO_IMAGE_ID, flavorRef: FLAVOR })
     const res = await client.createPostPaidServers(new ecs.CreatePostPaidServersRequest().withBody(new ecs.CreatePostPaidServersRequestBody().withServer(server)))
     await succeeds(res.job_id, `create ${count} × ${name}`)
     assert.equal(res.serverIds.length, count)

@@ -11,10 +11,10 @@ import type { GroupPolicy } from '../../src/domain/group.ts'
 import { audit } from '../../src/services/audit.ts'
 import { DEMO } from '../../src/services/demo.ts'
 import type { Database } from '../../src/store/database.ts'
-import { DIALECTS, buildTestApp, call, createBody, tempDir, v1, waitForIdle } from '../helper.ts'
+import { DIALECTS, buildTestApp, call, createBody, v1, waitForIdle } from '../helper.ts'
 import { errorCode } from '../moves.ts'
-import { createTestDatabase } from '../postgres.ts'
-import { ReplicaFleet, createRng, openDatabase, randomSeed, send, waitForJobsToFinish } from '../stress/harness.ts'
+import { createRng, randomSeed, send, waitForJobsToFinish } from '../stress/harness.ts'
+import { replicasOnPostgres } from '../replicas.ts'
 
 /** A seed from ECSD_STRESS_SEED replays a failure; otherwise a new one per run, printed. */
 const SEED = process.env.ECSD_STRESS_SEED ? Number(process.env.ECSD_STRESS_SEED) : randomSeed()
@@ -92,17 +92,7 @@ describe('simultaneous boots into one group of each hard policy', () => {
   }
 
   test('across 3 replica processes on one PostgreSQL: both races at once, the same guarantees', async (t: TestContext) => {
-    let fleet: ReplicaFleet | undefined
-    let database: Database | undefined
-    t.after(async () => {
-      await database?.close()
-      await fleet?.stop()
-    })
-    const databaseUrl = await createTestDatabase(t)
-    fleet = await ReplicaFleet.start({ replicas: 3, dataDir: tempDir(t, 'ecsd-policies-'), databaseUrl, driverLatencyMs: 20 })
-    const replicas = fleet
-    database = openDatabase(replicas.database)
-    const db = database
+    const { fleet: replicas, database: db } = await replicasOnPostgres(t, { replicas: 3, dirPrefix: 'ecsd-policies-', driverLatencyMs: 20 })
     const rng = createRng(SEED)
     const groups = { 'anti-affinity': await insertGroup(db, 'anti-affinity', 2), affinity: await insertGroup(db, 'affinity', null) }
     const boots = (Object.keys(RACES) as Race[]).flatMap((race) => Array.from({ length: RACES[race].boots }, (_, i) => ({ race, i })))

@@ -21,10 +21,10 @@ import { audit } from '../../src/services/audit.ts'
 import type { Database } from '../../src/store/database.ts'
 import type { Schema } from '../../src/store/schema.ts'
 import { GateDriver } from '../drivers.ts'
-import { DIALECTS, buildTestApp, call, createGroup, createServers, groupAction, stopServers, tempDir, v1, waitForIdle } from '../helper.ts'
+import { DIALECTS, buildTestApp, call, createGroup, createServers, groupAction, stopServers, v1, waitForIdle } from '../helper.ts'
 import { ADMIN, adminCall, consistentRead, errorCode, inFlightViolations, shrinkFleet, signedFetch, until, type KeptHost } from '../moves.ts'
-import { createTestDatabase } from '../postgres.ts'
-import { ReplicaFleet, createRng, openDatabase, randomSeed, type Rng } from '../stress/harness.ts'
+import { createRng, randomSeed, type Rng } from '../stress/harness.ts'
+import { replicasOnPostgres } from '../replicas.ts'
 
 /** A seed from ECSD_STRESS_SEED replays a failure; otherwise a new one per run, printed. */
 const SEED = process.env.ECSD_STRESS_SEED ? Number(process.env.ECSD_STRESS_SEED) : randomSeed()
@@ -473,17 +473,7 @@ describe('simultaneous moves on the members of one anti-affinity group in a smal
   }
 
   test('across 3 replica processes on one PostgreSQL: the same guarantees, with the driver slow enough that moves overlap', async (t: TestContext) => {
-    let fleet: ReplicaFleet | undefined
-    let database: Database | undefined
-    t.after(async () => {
-      await database?.close()
-      await fleet?.stop()
-    })
-    const databaseUrl = await createTestDatabase(t)
-    fleet = await ReplicaFleet.start({ replicas: 3, dataDir: tempDir(t, 'ecsd-moves-'), databaseUrl, driverLatencyMs: 100 })
-    const replicas = fleet
-    database = openDatabase(replicas.database)
-    const db = database
+    const { fleet: replicas, database: db } = await replicasOnPostgres(t, { replicas: 3, dirPrefix: 'ecsd-moves-', driverLatencyMs: 100 })
     const rng = createRng(SEED)
     const client: Client = {
       send: (r) => signedFetch(rng.pick(replicas.urls()), r.method, r.url, r.body, r.admin ? ADMIN : DEMO),

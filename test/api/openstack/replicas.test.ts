@@ -9,11 +9,9 @@ import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
 import { audit } from '../../../src/services/audit.ts'
 import { DEMO } from '../../../src/services/demo.ts'
-import type { Database } from '../../../src/store/database.ts'
-import { tempDir } from '../../helper.ts'
-import { createTestDatabase } from '../../postgres.ts'
-import { ReplicaFleet, createRng, openDatabase, randomSeed, send, waitForJobsToFinish } from '../../stress/harness.ts'
+import { createRng, randomSeed, send, waitForJobsToFinish } from '../../stress/harness.ts'
 import { IMAGE } from './nova.ts'
+import { replicasOnPostgres } from '../../replicas.ts'
 
 const SEED = process.env.ECSD_STRESS_SEED ? Number(process.env.ECSD_STRESS_SEED) : randomSeed()
 
@@ -30,17 +28,7 @@ const nova = (p: string) => `/v2.1/${DEMO.projectId}${p}`
 const V264 = { 'OpenStack-API-Version': 'compute 2.64' }
 
 test('across 3 replica processes on one PostgreSQL: OpenStack boots never break a hard policy', async (t: TestContext) => {
-  let fleet: ReplicaFleet | undefined
-  let database: Database | undefined
-  t.after(async () => {
-    await database?.close()
-    await fleet?.stop()
-  })
-  const databaseUrl = await createTestDatabase(t)
-  fleet = await ReplicaFleet.start({ replicas: 3, dataDir: tempDir(t, 'ecsd-nova-replicas-'), databaseUrl, driverLatencyMs: 20 })
-  const replicas = fleet
-  database = openDatabase(replicas.database)
-  const db = database
+  const { fleet: replicas, database: db } = await replicasOnPostgres(t, { replicas: 3, dirPrefix: 'ecsd-nova-replicas-', driverLatencyMs: 20 })
   const rng = createRng(SEED)
   t.diagnostic(`seed ${SEED} (replay: ECSD_STRESS_SEED=${SEED})`)
 
