@@ -13,8 +13,16 @@
  * and resizes that cannot stay on their host. Server and load generator (this process, autocannon) are
  * pinned to different cores with taskset. Prints a table and writes
  * bench/results/latest.json (latest-postgres.json on PostgreSQL).
+ *
+ *   npm run bench -- --budget              # also the per-request CPU budget of every phase
+ *
+ * With `--budget` both servers run under the inspector and each measured phase (not its
+ * warm-up) is CPU-profiled; the profile is sorted into the parts of a request and divided by
+ * the phase's requests (bench/lib/budget.ts). Sampling costs throughput, so such a run writes
+ * latest-budget.json (latest-budget-postgres.json) and leaves the plain figures alone; each
+ * phase's profile is kept as bench/results/profiles/<phase>.cpuprofile (open it in DevTools).
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -25,8 +33,10 @@ import { Database } from '../src/store/database.ts'
 import { startPostgres, type TestPostgres } from '../test/postgres.ts'
 import { BENCH, createBenchTenant, createCycleFixtures, createEmptyGroups, createMoveFixtures, sampleServers } from './lib/fixtures.ts'
 import type { LoadResult } from './lib/load.ts'
-import { generateFleetCli, pin, ROOT, startBaseline, startEcsd, BENCH_SERVER_ENV } from './lib/processes.ts'
+import { generateFleetCli, pin, ROOT, startBaseline, startEcsd, BENCH_SERVER_ENV, type ServerProcess } from './lib/processes.ts'
 import { candidatePlan, fixed, fleetSize, int, machine, table, writeJson } from './lib/report.ts'
+import { BUDGET_LEGEND, BUDGET_PARTS, budgetOf, type Budget } from './lib/budget.ts'
+import { InspectorSession } from './lib/profiler.ts'
 import { addRemoveCycles, baseline, createIntoGroup, jobFigures, listServerGroups, redeploys, resizesThatMove, showServer, type PhaseOptions } from './lib/scenarios.ts'
 
 const { values: args } = parseArgs({
@@ -43,6 +53,7 @@ const { values: args } = parseArgs({
     keep: { type: 'boolean', default: false },
     only: { type: 'string' },
     profile: { type: 'string' },
+    budget: { type: 'boolean', default: false },
   },
 })
 
@@ -88,11 +99,34 @@ try {
 
   const wanted = (name: string) => args.only === undefined || args.only.split(',').includes(name)
   // --profile DIR: the server writes a V8 CPU profile there when it stops (node --cpu-prof).
-  const nodeArgs = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(args.profile)}`] : []
+  const nodeArgs = [...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(args.profile)}`] : []), ...(args.budget ? ['--inspect=127.0.0.1:0'] : [])]
+  const budgets: Array<{ name: string; budget: Budget }> = []
+  // Each phase's raw profile is kept for DevTools (git-ignored).
+  const PROFILES = path.join(ROOT, 'bench', 'results', 'profiles')
+  if (args.budget) mkdirSync(PROFILES, { recursive: true })
+  // With --budget, a phase's measured load runs between Profiler.start and Profiler.stop.
+  const phaseOf = async (server: ServerProcess, name: string): Promise<PhaseOptions> => {
+    if (!args.budget) return phase
+    if (server.inspector === undefined) throw new Error('--budget: the server printed no inspector URL')
+    const session = await InspectorSession.connect(server.inspector)
+    return {
+      ...phase,
+      measure: async (run) => {
+        await session.start()
+        const load = await run()
+        const profile = await session.stop()
+        budgets.push({ name, budget: budgetOf(profile, load.requests) })
+        writeFileSync(path.join(PROFILES, `${name.replace(/[^a-z0-9]+/gi, '-').replace(/-+$/, '').toLowerCase()}.cpuprofile`), JSON.stringify(profile))
+        session.close()
+        return load
+      },
+    }
+  }
 
   log('baseline')
-  const base = await startBaseline({ core: SERVER_CORE, logFile: path.join(work, 'baseline.log'), logLevel: args['log-level'] })
-  const baseResult = await baseline(base, phase)
+  const base = await startBaseline({ core: SERVER_CORE, logFile: path.join(work, 'baseline.log'), logLevel: args['log-level'], nodeArgs: args.budget ? ['--inspect=127.0.0.1:0'] : [] })
+  const baseName = 'baseline (GET /ping, no auth)'
+  const baseResult = await baseline(base, await phaseOf(base, baseName))
   await base.stop()
 
   log('starting ecsd')
@@ -101,28 +135,30 @@ try {
   const demo = { projectId: DEMO.projectId, accessKey: DEMO.accessKey, secretKey: DEMO.secretKey }
   if (wanted('show')) {
     log('showServer')
-    results.push({ name: 'showServer', load: await showServer(server, demo, showIds, phase) })
+    results.push({ name: 'showServer', load: await showServer(server, demo, showIds, await phaseOf(server, 'showServer')) })
   }
   if (wanted('list')) {
     log('listServerGroups')
-    results.push({ name: 'listServerGroups', load: await listServerGroups(server, demo, phase) })
+    results.push({ name: 'listServerGroups', load: await listServerGroups(server, demo, await phaseOf(server, 'listServerGroups')) })
   }
   if (wanted('cycles')) {
     log('add_member/remove_member cycles')
-    results.push({ name: 'add+remove member (moves)', load: await addRemoveCycles(server, BENCH, cycles, phase) })
+    const name = 'add+remove member (moves)'
+    results.push({ name, load: await addRemoveCycles(server, BENCH, cycles, await phaseOf(server, name)) })
   }
   let jobs: Awaited<ReturnType<typeof jobFigures>> | undefined
   if (wanted('create')) {
     log('create into group')
-    const created = await createIntoGroup(server, BENCH, createGroups, 'az1', phase)
+    const created = await createIntoGroup(server, BENCH, createGroups, 'az1', await phaseOf(server, 'create into group'))
     results.push({ name: 'create into group', load: created.load })
     jobs = await jobFigures(database.db, BENCH.projectId, created.since)
   }
   if (wanted('moves')) {
     log('moves: redeploy')
-    results.push({ name: 'moves: redeploy', load: await redeploys(server, BENCH, moveFixtures.redeploy, phase) })
+    results.push({ name: 'moves: redeploy', load: await redeploys(server, BENCH, moveFixtures.redeploy, await phaseOf(server, 'moves: redeploy')) })
     log(`moves: resize that must move (${moveFixtures.resize.length} fixtures)`)
-    results.push({ name: 'moves: resize that must move', load: await resizesThatMove(server, BENCH, moveFixtures.resize, phase) })
+    const name = 'moves: resize that must move'
+    results.push({ name, load: await resizesThatMove(server, BENCH, moveFixtures.resize, await phaseOf(server, name)) })
   }
   const peakRssMb = server.peakRssMb()
   await server.stop()
@@ -130,7 +166,7 @@ try {
   await database.close()
 
   const rows = [
-    { name: 'baseline (GET /ping, no auth)', load: baseResult },
+    { name: baseName, load: baseResult },
     ...results,
   ].map(({ name, load }) => ({
     name,
@@ -146,8 +182,12 @@ try {
   process.stdout.write(`${table(['scenario', 'req/s', 'p50 ms', 'p99 ms', '× baseline', 'non-2xx', 'errors'], rows.map((r) => [r.name, int(r.rps), fixed(r.p50Ms), fixed(r.p99Ms), r.ratio.toFixed(2), r.non2xx, r.errors]))}\n\n`)
   if (jobs) process.stdout.write(`create-into-group jobs: ${jobs.jobs} (${jobs.succeeded} SUCCESS, ${jobs.failed} FAIL), accepted→done p50 ${fixed(jobs.p50Ms, 0)} ms, p99 ${fixed(jobs.p99Ms, 0)} ms, ${int(jobs.perSecond)} jobs/s, drained ${fixed(jobs.drainSeconds)} s after the load\n`)
   process.stdout.write(`server: start-up ${int(server.startupMs)} ms, peak RSS ${fixed(peakRssMb, 0)} MiB; audit: ${violations.length} violations; candidate plan: ${plan}\n`)
+  if (budgets.length > 0) {
+    process.stdout.write(`\nCPU per request, µs (profiled phases; ${BUDGET_PARTS.map((p) => `${p}: ${BUDGET_LEGEND[p]}`).join('; ')})\n\n`)
+    process.stdout.write(`${table(['scenario', 'busy µs', 'core busy', ...BUDGET_PARTS], budgets.map(({ name, budget }) => [name, fixed(budget.busyUsPerRequest, 0), budget.busyShare.toFixed(2), ...BUDGET_PARTS.map((p) => fixed(budget.parts[p], 0))]))}\n`)
+  }
 
-  const out = args.out ?? path.join(ROOT, 'bench', 'results', dialect === 'sqlite' ? 'latest.json' : 'latest-postgres.json')
+  const out = args.out ?? path.join(ROOT, 'bench', 'results', `latest${args.budget ? '-budget' : ''}${dialect === 'sqlite' ? '' : '-postgres'}.json`)
   writeJson(out, {
     date: new Date().toISOString(),
     machine: machine(),
@@ -160,6 +200,7 @@ try {
     server: { startupMs: Math.round(server.startupMs), peakRssMb: peakRssMb === undefined ? null : Math.round(peakRssMb) },
     audit: violations,
     candidatePlan: plan,
+    ...(budgets.length > 0 ? { budgetLegend: BUDGET_LEGEND, budgets } : {}),
   })
   log(`wrote ${path.relative(ROOT, out)}`)
   if (violations.length > 0) process.exitCode = 1

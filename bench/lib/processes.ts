@@ -6,6 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { inspectorUrl } from './profiler.ts'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 
@@ -36,6 +37,8 @@ export interface ServerProcess {
   pid: number
   /** From spawn to the listening line, ms (includes Node and TypeScript loading). */
   startupMs: number
+  /** The V8 inspector's WebSocket URL, when the process was started with `--inspect`. */
+  inspector: string | undefined
   /** Peak resident set size so far (VmHWM), MiB; undefined where /proc is missing. */
   peakRssMb(): number | undefined
   stop(): Promise<void>
@@ -71,6 +74,7 @@ async function startNodeServer(options: { args: string[]; nodeArgs?: string[]; e
     url,
     pid,
     startupMs,
+    inspector: inspectorUrl(readFileSync(options.logFile, 'utf8')),
     peakRssMb() {
       try {
         const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
@@ -108,9 +112,10 @@ export function startEcsd(options: { nodeArgs?: string[]; dataDir: string; datab
 }
 
 /** Starts the baseline server (bench/baseline-server.ts). */
-export function startBaseline(options: { core: number | undefined; logFile: string; logLevel?: string }): Promise<ServerProcess> {
+export function startBaseline(options: { core: number | undefined; logFile: string; logLevel?: string; nodeArgs?: string[] }): Promise<ServerProcess> {
   return startNodeServer({
     args: ['bench/baseline-server.ts', '--log-level', options.logLevel ?? 'info'],
+    nodeArgs: options.nodeArgs ?? [],
     env: {},
     core: options.core,
     logFile: options.logFile,

@@ -13,11 +13,17 @@ export interface PhaseOptions {
   connections: number
   /** Stop each phase after this many requests instead of `seconds` (smoke runs). */
   amount?: number
+  /** Wraps each measured load (not its warm-up): how `--budget` profiles exactly that window. */
+  measure?: (run: () => Promise<LoadResult>) => Promise<LoadResult>
+}
+
+function measured(p: PhaseOptions, run: () => Promise<LoadResult>): Promise<LoadResult> {
+  return p.measure ? p.measure(run) : run()
 }
 
 async function phase(url: string, p: PhaseOptions, next: (connection: number) => WireRequest, onBody?: (status: number, body: string) => void): Promise<LoadResult> {
   if (p.warmupSeconds > 0) await runLoad({ url, connections: p.connections, seconds: p.warmupSeconds, next, ...(onBody ? { onBody } : {}) })
-  return runLoad({ url, connections: p.connections, seconds: p.seconds, amount: p.amount, next, ...(onBody ? { onBody } : {}) })
+  return measured(p, () => runLoad({ url, connections: p.connections, seconds: p.seconds, amount: p.amount, next, ...(onBody ? { onBody } : {}) }))
 }
 
 /** GET /ping on the baseline server. */
@@ -84,7 +90,7 @@ export function resizesThatMove(server: ServerProcess, credential: Credential, s
   const reqs = serverIds.map((id) => signed(server.url, credential, 'POST', `/v1/${credential.projectId}/cloudservers/${id}/resize`, { resize: { flavorRef: 's6.medium.2' } }))
   let i = 0
   const amount = Math.min(reqs.length, p.amount ?? reqs.length)
-  return runLoad({ url: server.url, connections: p.connections, seconds: p.seconds, amount, next: () => reqs[i++ % reqs.length]! })
+  return measured(p, () => runLoad({ url: server.url, connections: p.connections, seconds: p.seconds, amount, next: () => reqs[i++ % reqs.length]! }))
 }
 
 /** The body of a create request of one small server into `group`. */
@@ -114,7 +120,7 @@ export async function createIntoGroup(server: ServerProcess, credential: Credent
   const next = () => reqs[i++ % reqs.length]!
   if (p.warmupSeconds > 0) await runLoad({ url: server.url, connections: p.connections, seconds: p.warmupSeconds, next })
   const since = new Date().toISOString()
-  const load = await runLoad({ url: server.url, connections: p.connections, seconds: p.seconds, amount: p.amount, next })
+  const load = await measured(p, () => runLoad({ url: server.url, connections: p.connections, seconds: p.seconds, amount: p.amount, next }))
   return { load, since }
 }
 

@@ -2,6 +2,7 @@ import type { DriverCommand, HostDriver } from '../compute/driver.ts'
 import type { VmSpec } from '../domain/agent-task.ts'
 import type { Kysely } from 'kysely'
 import type { Database } from '../store/database.ts'
+import { prepared } from '../store/prepared.ts'
 import type { Schema } from '../store/schema.ts'
 import { AgentTaskQueue } from './agent-tasks.ts'
 
@@ -37,8 +38,7 @@ export class AgentDriver implements HostDriver {
   /** Whether a stopped server's move between these hosts needs no driver step: both simulated, with shared disks. */
   async movesInstantly(db: Kysely<Schema>, sourceHostId: string, targetHostId: string): Promise<boolean> {
     if (!this.movesStoppedServersInstantly) return false
-    const agents = await db.selectFrom('hosts').select('id').where('id', 'in', [sourceHostId, targetHostId]).where('agent_seen_at', 'is not', null).execute()
-    return agents.length === 0
+    return (await AGENT_HOST_AMONG_TWO.first(db, { sourceHostId, targetHostId })) === undefined
   }
 
   async perform(command: DriverCommand): Promise<void> {
@@ -98,7 +98,8 @@ export class AgentDriver implements HostDriver {
   }
 
   private async hosts(names: string[]): Promise<Map<string, AgentHost>> {
-    const rows = await this.database.db.selectFrom('hosts').select(['id', 'name', 'agent_seen_at', 'agent_address']).where('name', 'in', names).execute()
+    const db = this.database.db
+    const rows = names.length === 1 ? await HOST_BY_NAME.all(db, { name: names[0]! }) : await db.selectFrom('hosts').select(['id', 'name', 'agent_seen_at', 'agent_address']).where('name', 'in', names).execute()
     return new Map(rows.map((h) => [h.name, { id: h.id, name: h.name, agent: h.agent_seen_at !== null, address: h.agent_address }]))
   }
 }
@@ -110,3 +111,9 @@ function hostOf(host: AgentHost): string {
   const name = i < 0 ? address : address.slice(0, i)
   return name.startsWith('[') && name.endsWith(']') ? name.slice(1, -1) : name
 }
+
+const AGENT_HOST_AMONG_TWO = prepared((db, p: { sourceHostId: string; targetHostId: string }) =>
+  db.selectFrom('hosts').select('id').where('id', 'in', [p.sourceHostId, p.targetHostId]).where('agent_seen_at', 'is not', null).limit(1),
+)
+
+const HOST_BY_NAME = prepared((db, p: { name: string }) => db.selectFrom('hosts').select(['id', 'name', 'agent_seen_at', 'agent_address']).where('name', '=', p.name))

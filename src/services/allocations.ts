@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely'
 import { capacityContended } from '../domain/errors.ts'
 import { TransientConflictError } from '../store/database.ts'
+import { prepared } from '../store/prepared.ts'
 import type { Schema } from '../store/schema.ts'
 
 /** A server's claim on a host: what its flavor takes, whether it runs or not. */
@@ -19,17 +20,7 @@ export interface Allocation {
  */
 export async function claim(db: Kysely<Schema>, a: Allocation): Promise<void> {
   if (a.vcpus === 0 && a.ramMb === 0) return
-  const result = await db
-    .updateTable('hosts')
-    .set((eb) => ({
-      free_vcpus: eb('free_vcpus', '-', a.vcpus),
-      free_ram_mb: eb('free_ram_mb', '-', a.ramMb),
-    }))
-    .where('id', '=', a.hostId)
-    .where('free_vcpus', '>=', a.vcpus)
-    .where('free_ram_mb', '>=', a.ramMb)
-    .executeTakeFirst()
-  if (Number(result.numUpdatedRows) !== 1) {
+  if ((await CLAIM.run(db, a)) !== 1) {
     throw new TransientConflictError(`capacity claim of ${a.vcpus} vCPU / ${a.ramMb} MiB on host ${a.hostId} refused`, capacityContended(a.hostId))
   }
 }
@@ -37,14 +28,7 @@ export async function claim(db: Kysely<Schema>, a: Allocation): Promise<void> {
 /** Gives `a` back to its host. */
 export async function release(db: Kysely<Schema>, a: Allocation): Promise<void> {
   if (a.vcpus === 0 && a.ramMb === 0) return
-  await db
-    .updateTable('hosts')
-    .set((eb) => ({
-      free_vcpus: eb('free_vcpus', '+', a.vcpus),
-      free_ram_mb: eb('free_ram_mb', '+', a.ramMb),
-    }))
-    .where('id', '=', a.hostId)
-    .execute()
+  await RELEASE.run(db, a)
 }
 
 /**
@@ -52,13 +36,38 @@ export async function release(db: Kysely<Schema>, a: Allocation): Promise<void> 
  * transaction that inserts or deletes the servers.
  */
 export async function adjustUsage(db: Kysely<Schema>, projectId: string, delta: { servers: number; cores: number; ramMb: number }): Promise<void> {
-  await db
+  await ADJUST_USAGE.run(db, { projectId, ...delta })
+}
+
+const CLAIM = prepared((db, a: Allocation) =>
+  db
+    .updateTable('hosts')
+    .set((eb) => ({
+      free_vcpus: eb('free_vcpus', '-', a.vcpus),
+      free_ram_mb: eb('free_ram_mb', '-', a.ramMb),
+    }))
+    .where('id', '=', a.hostId)
+    .where('free_vcpus', '>=', a.vcpus)
+    .where('free_ram_mb', '>=', a.ramMb),
+)
+
+const RELEASE = prepared((db, a: Allocation) =>
+  db
+    .updateTable('hosts')
+    .set((eb) => ({
+      free_vcpus: eb('free_vcpus', '+', a.vcpus),
+      free_ram_mb: eb('free_ram_mb', '+', a.ramMb),
+    }))
+    .where('id', '=', a.hostId),
+)
+
+const ADJUST_USAGE = prepared((db, p: { projectId: string; servers: number; cores: number; ramMb: number }) =>
+  db
     .updateTable('projects')
     .set((eb) => ({
-      servers_used: eb('servers_used', '+', delta.servers),
-      cores_used: eb('cores_used', '+', delta.cores),
-      ram_used_mb: eb('ram_used_mb', '+', delta.ramMb),
+      servers_used: eb('servers_used', '+', p.servers),
+      cores_used: eb('cores_used', '+', p.cores),
+      ram_used_mb: eb('ram_used_mb', '+', p.ramMb),
     }))
-    .where('id', '=', projectId)
-    .execute()
-}
+    .where('id', '=', p.projectId),
+)

@@ -8,6 +8,7 @@ import {
 import { validateGroupOptions, type GroupPolicy } from '../domain/group.ts'
 import type { PlacementEngine } from '../placement/engine.ts'
 import { lockForUpdate, type Database, type Dialect } from '../store/database.ts'
+import { prepared } from '../store/prepared.ts'
 import type { Schema } from '../store/schema.ts'
 import type { JobRunner } from './jobs.ts'
 import { describeHolds, groupHolds, heldByGroup, insertMemberships, memberCount, memberGroupOf } from './membership.ts'
@@ -69,7 +70,7 @@ export class GroupService {
   ): Promise<GroupView> {
     validateGroupOptions(policy, options)
     return this.deps.database.transaction(async ({ db, dialect }) => {
-      await lockProject(db, dialect, projectId)
+      await lockProject(db, projectId)
       const { n } = await db
         .selectFrom('server_groups')
         .select((eb) => eb.fn.countAll<number | string>().as('n'))
@@ -88,6 +89,18 @@ export class GroupService {
   /** Lists groups oldest first; `marker` is the id of the last group of the previous page. */
   async list(projectId: string, limit: number | undefined, marker: string | undefined): Promise<GroupPage> {
     const db = this.deps.database.db
+    if (limit === undefined && marker === undefined) {
+      // The whole list, as the SDK asks for it: two prepared reads, whatever the number of groups.
+      const groups = await PROJECT_GROUPS.all(db, { projectId })
+      const members = new Map<string, string[]>()
+      for (const r of await PROJECT_GROUP_MEMBERS.all(db, { projectId })) {
+        const list = members.get(r.group_id)
+        if (list) list.push(r.server_id)
+        else members.set(r.group_id, [r.server_id])
+      }
+      const domains = await faultDomainsOf(db, groups.filter((g) => g.spread_fault_domains === 1).map((g) => g.id))
+      return { groups: groups.map((g) => toView(g, members.get(g.id) ?? [], domains.get(g.id) ?? [])), nextMarker: undefined }
+    }
     let query = db
       .selectFrom('server_groups')
       .selectAll()
@@ -157,21 +170,10 @@ export class GroupService {
       // Lock order everywhere: project, group, servers (by id), job. The group lock serialises
       // every membership change of the group, across replicas.
       const group = await findGroup(db, projectId, groupId, dialect)
-      const server = await lockForUpdate(
-        db
-          .selectFrom('servers')
-          .select(MOVING_SERVER_COLUMNS)
-          .where('id', '=', serverId)
-          .where('project_id', '=', projectId),
-        dialect,
-      ).executeTakeFirst()
+      const server = await MOVING_SERVER_LOCKED.first(db, { serverId, projectId })
       if (!server) throw serverNotFound(serverId)
       if (server.in_recycle_bin === 1) throw serverInRecycleBin(serverId)
-      const membership = await db
-        .selectFrom('server_group_members')
-        .select('group_id')
-        .where('server_id', '=', serverId)
-        .executeTakeFirst()
+      const membership = await MEMBERSHIP_OF.first(db, { serverId })
       if (membership?.group_id === groupId) return
       if (server.status !== 'SHUTOFF') throw serverNotStopped(serverId, server.status)
       if (server.task_state !== null) throw serverBusy(serverId, server.status, server.task_state)
@@ -184,7 +186,8 @@ export class GroupService {
       if ((await memberCount(db, groupId)) >= limit) throw groupMemberQuota(groupId, limit)
 
       const holds = await groupHolds(db, groupId)
-      const host = await db.selectFrom('hosts').select(['id', 'dedicated_to', 'fault_domain']).where('id', '=', server.host_id).executeTakeFirstOrThrow()
+      const host = await HOST_OF_MEMBER.first(db, { hostId: server.host_id })
+      if (!host) throw new Error(`host ${server.host_id} of server ${serverId} does not exist`)
       if (!heldByGroup(holds, host)) {
         await insertMemberships(db, [{ groupId, serverId, hostId: server.host_id, createdAt: nowIso() }])
         return
@@ -225,18 +228,9 @@ export class GroupService {
   async removeMember(projectId: string, groupId: string, serverId: string): Promise<void> {
     await this.deps.database.transaction(async ({ db, dialect }) => {
       await findGroup(db, projectId, groupId, dialect)
-      const server = await db
-        .selectFrom('servers')
-        .select('id')
-        .where('id', '=', serverId)
-        .where('project_id', '=', projectId)
-        .executeTakeFirst()
+      const server = await PROJECT_SERVER.first(db, { serverId, projectId })
       if (!server) throw serverNotFound(serverId)
-      await db
-        .deleteFrom('server_group_members')
-        .where('group_id', '=', groupId)
-        .where('server_id', '=', serverId)
-        .execute()
+      await DELETE_MEMBERSHIP.run(db, { groupId, serverId })
     })
   }
 }
@@ -246,11 +240,45 @@ export class GroupService {
  * Inside a write transaction pass the dialect: the group row is then locked on PostgreSQL.
  */
 export async function findGroup(db: Kysely<Schema>, projectId: string, groupId: string, lockDialect?: Dialect) {
-  const query = db.selectFrom('server_groups').selectAll().where('id', '=', groupId).where('project_id', '=', projectId)
-  const group = await (lockDialect === undefined ? query : lockForUpdate(query, lockDialect)).executeTakeFirst()
+  const group = await (lockDialect === undefined ? GROUP : GROUP_LOCKED).first(db, { groupId, projectId })
   if (!group) throw groupNotFound(groupId)
   return group
 }
+
+const GROUP = prepared((db, p: { groupId: string; projectId: string }) => db.selectFrom('server_groups').selectAll().where('id', '=', p.groupId).where('project_id', '=', p.projectId))
+
+const GROUP_LOCKED = prepared((db, p: { groupId: string; projectId: string }, dialect) =>
+  lockForUpdate(db.selectFrom('server_groups').selectAll().where('id', '=', p.groupId).where('project_id', '=', p.projectId), dialect),
+)
+
+const PROJECT_LOCK = prepared((db, p: { projectId: string }, dialect) => {
+  const query = db.selectFrom('projects').select('id').where('id', '=', p.projectId)
+  return dialect === 'postgres' ? query.forNoKeyUpdate() : query
+})
+
+const PROJECT_GROUPS = prepared((db, p: { projectId: string }) => db.selectFrom('server_groups').selectAll().where('project_id', '=', p.projectId).orderBy('created_at').orderBy('id'))
+
+const PROJECT_GROUP_MEMBERS = prepared((db, p: { projectId: string }) =>
+  db
+    .selectFrom('server_group_members')
+    .innerJoin('server_groups', 'server_groups.id', 'server_group_members.group_id')
+    .select(['server_group_members.group_id', 'server_group_members.server_id'])
+    .where('server_groups.project_id', '=', p.projectId)
+    .orderBy('server_group_members.created_at')
+    .orderBy('server_group_members.server_id'),
+)
+
+const MOVING_SERVER_LOCKED = prepared((db, p: { serverId: string; projectId: string }, dialect) =>
+  lockForUpdate(db.selectFrom('servers').select(MOVING_SERVER_COLUMNS).where('id', '=', p.serverId).where('project_id', '=', p.projectId), dialect),
+)
+
+const MEMBERSHIP_OF = prepared((db, p: { serverId: string }) => db.selectFrom('server_group_members').select('group_id').where('server_id', '=', p.serverId))
+
+const HOST_OF_MEMBER = prepared((db, p: { hostId: string }) => db.selectFrom('hosts').select(['id', 'dedicated_to', 'fault_domain']).where('id', '=', p.hostId))
+
+const PROJECT_SERVER = prepared((db, p: { serverId: string; projectId: string }) => db.selectFrom('servers').select('id').where('id', '=', p.serverId).where('project_id', '=', p.projectId))
+
+const DELETE_MEMBERSHIP = prepared((db, p: { groupId: string; serverId: string }) => db.deleteFrom('server_group_members').where('group_id', '=', p.groupId).where('server_id', '=', p.serverId))
 
 /**
  * Locks the project row on PostgreSQL, serialising the writes that check a per-project quota
@@ -262,9 +290,8 @@ export async function findGroup(db: Kysely<Schema>, projectId: string, groupId: 
  * that group or server (project → group → server is the lock order): a deadlock. The two lock
  * modes still exclude each other, so quota writers stay serialised.
  */
-export async function lockProject(db: Kysely<Schema>, dialect: Dialect, projectId: string): Promise<void> {
-  const query = db.selectFrom('projects').select('id').where('id', '=', projectId)
-  await (dialect === 'postgres' ? query.forNoKeyUpdate() : query).executeTakeFirst()
+export async function lockProject(db: Kysely<Schema>, projectId: string): Promise<void> {
+  await PROJECT_LOCK.first(db, { projectId })
 }
 
 async function membersOf(db: Kysely<Schema>, groupIds: string[]): Promise<Map<string, string[]>> {

@@ -6,7 +6,8 @@ import { ServerLostOnTarget, type DriverCommand, type HostDriver } from '../comp
 import { jobNotFound } from '../domain/errors.ts'
 import { JOB_TYPES, MOVE_OPERATIONS, type JobStatus, type ServerOperation } from '../domain/job.ts'
 import { POWER_STATE, type TaskState } from '../domain/server.ts'
-import { lockForUpdate, type Database, type Dialect, type Tx } from '../store/database.ts'
+import { lockForUpdate, type Database, type Tx } from '../store/database.ts'
+import { placeholders, prepared } from '../store/prepared.ts'
 import type { Schema } from '../store/schema.ts'
 import type { JobTable } from '../store/tables/jobs.ts'
 import { adjustUsage, release } from './allocations.ts'
@@ -119,13 +120,7 @@ export class JobRunner {
   enqueue(parentJobId: string): void {
     this.track(
       (async () => {
-        const subs = await this.database.db
-          .selectFrom('jobs')
-          .select(['id', 'parent_id', 'operation', 'server_id'])
-          .where('parent_id', '=', parentJobId)
-          .where('status', '=', 'RUNNING')
-          .where('lease_owner', '=', this.owner)
-          .execute()
+        const subs = await LEASED_SUB_JOBS.all(this.database.db, { parentJobId, owner: this.owner })
         for (const sub of subs) void this.run(sub)
       })(),
     )
@@ -296,12 +291,7 @@ async function commandFor(db: Kysely<Schema>, sub: SubJob, operation: ServerOper
       move: { from: move.from, to: move.to, kind: move.kind as 'cold' | 'live', vcpus: move.vcpus, ramMb: move.ram_mb, powerOnAfter: move.final_status === 'ACTIVE' },
     }
   }
-  const target = await db
-    .selectFrom('servers')
-    .innerJoin('hosts', 'hosts.id', 'servers.host_id')
-    .select(['hosts.name as hostName', 'servers.task_state', 'servers.vcpus', 'servers.ram_mb', 'servers.image_ref'])
-    .where('servers.id', '=', serverId)
-    .executeTakeFirst()
+  const target = await SERVER_COMMAND.first(db, { serverId })
   if (!target) return undefined
   return {
     operation, jobId: sub.id, serverId, hostName: target.hostName, vm: { vcpus: target.vcpus, ramMb: target.ram_mb, image: target.image_ref },
@@ -312,14 +302,11 @@ async function commandFor(db: Kysely<Schema>, sub: SubJob, operation: ServerOper
 type Outcome = { status: JobStatus; reason: string | null; code?: string }
 
 async function complete(tx: Tx, runner: JobRunner, sub: SubJob, operation: ServerOperation, failure: Error | undefined): Promise<void> {
-  const { db, dialect } = tx
+  const { db } = tx
   const serverId = sub.server_id!
   // Server before job, as in every other transaction that touches both.
-  const server = await lockForUpdate(
-    db.selectFrom('servers').select(['id', 'project_id', 'task_state', 'host_id', 'vcpus', 'ram_mb', 'in_recycle_bin']).where('id', '=', serverId),
-    dialect,
-  ).executeTakeFirst()
-  const current = await lockForUpdate(db.selectFrom('jobs').select('status').where('id', '=', sub.id), dialect).executeTakeFirst()
+  const server = await COMPLETING_SERVER.first(db, { serverId })
+  const current = await JOB_STATUS_LOCKED.first(db, { jobId: sub.id })
   if (current?.status !== 'RUNNING') return
   const now = nowIso()
   let outcome: Outcome
@@ -345,9 +332,7 @@ async function complete(tx: Tx, runner: JobRunner, sub: SubJob, operation: Serve
     outcome = { status: 'SUCCESS', reason: null }
     switch (operation) {
       case 'create':
-        await db.updateTable('servers')
-          .set({ status: 'ACTIVE', task_state: null, power_state: POWER_STATE.RUNNING, launched_at: now, updated_at: now })
-          .where('id', '=', serverId).execute()
+        await SERVER_LAUNCHED.run(db, { serverId, now })
         break
       case 'start':
       case 'reboot':
@@ -376,20 +361,55 @@ async function complete(tx: Tx, runner: JobRunner, sub: SubJob, operation: Serve
         throw new Error(`no completion for operation ${operation}`)
     }
   }
-  await db
-    .updateTable('jobs')
-    .set({
-      status: outcome.status,
-      end_time: now,
-      lease_owner: null,
-      lease_expires_at: null,
-      fail_reason: outcome.reason,
-      error_code: outcome.status === 'FAIL' ? (outcome.code ?? FAILURE_CODE[operation]) : null,
-    })
-    .where('id', '=', sub.id)
-    .execute()
-  if (sub.parent_id !== null) await completeParentIfDone(db, dialect, sub.parent_id)
+  await END_SUB_JOB.run(db, {
+    jobId: sub.id, status: outcome.status, now, reason: outcome.reason,
+    code: outcome.status === 'FAIL' ? (outcome.code ?? FAILURE_CODE[operation]) : null,
+  })
+  if (sub.parent_id !== null) await completeParentIfDone(db, sub.parent_id)
 }
+
+const LEASED_SUB_JOBS = prepared((db, p: { parentJobId: string; owner: string }) =>
+  db.selectFrom('jobs').select(['id', 'parent_id', 'operation', 'server_id']).where('parent_id', '=', p.parentJobId).where('status', '=', 'RUNNING').where('lease_owner', '=', p.owner),
+)
+
+const SERVER_COMMAND = prepared((db, p: { serverId: string }) =>
+  db
+    .selectFrom('servers')
+    .innerJoin('hosts', 'hosts.id', 'servers.host_id')
+    .select(['hosts.name as hostName', 'servers.task_state', 'servers.vcpus', 'servers.ram_mb', 'servers.image_ref'])
+    .where('servers.id', '=', p.serverId),
+)
+
+const COMPLETING_SERVER = prepared((db, p: { serverId: string }, dialect) =>
+  lockForUpdate(db.selectFrom('servers').select(['id', 'project_id', 'task_state', 'host_id', 'vcpus', 'ram_mb', 'in_recycle_bin']).where('id', '=', p.serverId), dialect),
+)
+
+const JOB_STATUS_LOCKED = prepared((db, p: { jobId: string }, dialect) => lockForUpdate(db.selectFrom('jobs').select('status').where('id', '=', p.jobId), dialect))
+
+const SERVER_LAUNCHED = prepared((db, p: { serverId: string; now: string }) =>
+  db.updateTable('servers').set({ status: 'ACTIVE', task_state: null, power_state: POWER_STATE.RUNNING, launched_at: p.now, updated_at: p.now }).where('id', '=', p.serverId),
+)
+
+const END_SUB_JOB = prepared((db, p: { jobId: string; status: string; now: string; reason: string | null; code: string | null }) =>
+  db.updateTable('jobs').set({ status: p.status, end_time: p.now, lease_owner: null, lease_expires_at: null, fail_reason: p.reason, error_code: p.code }).where('id', '=', p.jobId),
+)
+
+const PARENT_LOCKED = prepared((db, p: { parentId: string }, dialect) => lockForUpdate(db.selectFrom('jobs').select('id').where('id', '=', p.parentId), dialect))
+
+const SUB_JOB_OUTCOMES = prepared((db, p: { parentId: string }) => db.selectFrom('jobs').select(['status', 'error_code', 'fail_reason']).where('parent_id', '=', p.parentId))
+
+const END_PARENT_JOB = prepared((db, p: { parentId: string; status: string; now: string; code: string | null; reason: string | null }) =>
+  db.updateTable('jobs').set({ status: p.status, end_time: p.now, error_code: p.code, fail_reason: p.reason }).where('id', '=', p.parentId).where('status', '=', 'RUNNING'),
+)
+
+const INSERT_JOB = prepared((db, row: JobTable) =>
+  db.insertInto('jobs').values(
+    placeholders(row, {
+      id: true, project_id: true, parent_id: true, type: true, operation: true, status: true, server_id: true, error_code: true, fail_reason: true,
+      client_token: true, server_ids: true, begin_time: true, end_time: true, lease_owner: true, lease_expires_at: true,
+    } satisfies Record<keyof JobTable, true>),
+  ),
+)
 
 /**
  * Records a move's outcome: the move row of this sub-job is authoritative (a move finished by
@@ -415,7 +435,7 @@ async function completeMove(tx: Tx, runner: JobRunner, sub: SubJob, operation: S
  * ended in ERROR).
  */
 async function releaseQueuedStarts(tx: Tx, runner: JobRunner, serverId: string, status: string): Promise<void> {
-  const { db, dialect } = tx
+  const { db } = tx
   const queued = await db.selectFrom('jobs').select(['id', 'parent_id']).where('server_id', '=', serverId).where('status', '=', 'INIT').execute()
   if (queued.length === 0) return
   const now = nowIso()
@@ -435,7 +455,7 @@ async function releaseQueuedStarts(tx: Tx, runner: JobRunner, serverId: string, 
       .set({ status: ok ? 'SUCCESS' : 'FAIL', end_time: now, error_code: ok ? null : FAILURE_CODE.start, fail_reason: ok ? null : `ECS ${serverId} ended its move in ${status}` })
       .where('id', '=', q.id)
       .execute()
-    if (q.parent_id !== null) await completeParentIfDone(db, dialect, q.parent_id)
+    if (q.parent_id !== null) await completeParentIfDone(db, q.parent_id)
   }
 }
 
@@ -465,33 +485,28 @@ async function moveIntoRecycleBin(db: Kysely<Schema>, server: { id: string; proj
  * is locked first: two sibling sub-jobs finishing at once on PostgreSQL would otherwise each see
  * the other still RUNNING, and neither would close the parent.
  */
-export async function completeParentIfDone(db: Kysely<Schema>, dialect: Dialect, parentId: string): Promise<void> {
-  await lockForUpdate(db.selectFrom('jobs').select('id').where('id', '=', parentId), dialect).executeTakeFirst()
-  const subs = await db.selectFrom('jobs').select(['status', 'error_code', 'fail_reason']).where('parent_id', '=', parentId).execute()
+export async function completeParentIfDone(db: Kysely<Schema>, parentId: string): Promise<void> {
+  await PARENT_LOCKED.first(db, { parentId })
+  const subs = await SUB_JOB_OUTCOMES.all(db, { parentId })
   if (subs.some((s) => s.status === 'RUNNING' || s.status === 'INIT')) return
   const failed = subs.find((s) => s.status === 'FAIL')
-  await db
-    .updateTable('jobs')
-    .set({
-      status: failed ? 'FAIL' : 'SUCCESS',
-      end_time: nowIso(),
-      error_code: failed ? 'Ecs.0611' : null,
-      fail_reason: failed ? `${subs.filter((s) => s.status === 'FAIL').length} of ${subs.length} servers failed; first: ${failed.fail_reason}` : null,
-    })
-    .where('id', '=', parentId)
-    .where('status', '=', 'RUNNING')
-    .execute()
+  await END_PARENT_JOB.run(db, {
+    parentId,
+    status: failed ? 'FAIL' : 'SUCCESS',
+    now: nowIso(),
+    code: failed ? 'Ecs.0611' : null,
+    reason: failed ? `${subs.filter((s) => s.status === 'FAIL').length} of ${subs.length} servers failed; first: ${failed.fail_reason}` : null,
+  })
 }
 
 /** Records a sub-job as done without the runner (a step that needed no driver). */
 export async function markSubJobDone(db: Kysely<Schema>, subJobId: string): Promise<void> {
-  await db
-    .updateTable('jobs')
-    .set({ status: 'SUCCESS', end_time: nowIso(), lease_owner: null, lease_expires_at: null })
-    .where('id', '=', subJobId)
-    .where('status', '=', 'RUNNING')
-    .execute()
+  await SUB_JOB_DONE.run(db, { subJobId, now: nowIso() })
 }
+
+const SUB_JOB_DONE = prepared((db, p: { subJobId: string; now: string }) =>
+  db.updateTable('jobs').set({ status: 'SUCCESS', end_time: p.now, lease_owner: null, lease_expires_at: null }).where('id', '=', p.subJobId).where('status', '=', 'RUNNING'),
+)
 
 /** A parent job and its sub-jobs to record in a request's transaction. */
 export interface JobRecord {
@@ -522,15 +537,12 @@ export async function recordJob(tx: Tx, runner: JobRunner, r: JobRecord): Promis
   const types = JOB_TYPES[r.operation]
   const queued = r.queued ?? []
   const alreadyDone = r.alreadyDone ?? []
-  await db
-    .insertInto('jobs')
-    .values({
-      id: jobId, project_id: r.projectId, parent_id: null, type: r.parentType ?? types.parent, operation: r.operation, status: 'RUNNING',
-      server_id: null, error_code: null, fail_reason: null, client_token: r.clientToken ?? null,
-      server_ids: JSON.stringify([...r.work, ...queued, ...alreadyDone]), begin_time: now, end_time: null,
-      lease_owner: null, lease_expires_at: null,
-    })
-    .execute()
+  await INSERT_JOB.run(db, {
+    id: jobId, project_id: r.projectId, parent_id: null, type: r.parentType ?? types.parent, operation: r.operation, status: 'RUNNING',
+    server_id: null, error_code: null, fail_reason: null, client_token: r.clientToken ?? null,
+    server_ids: JSON.stringify([...r.work, ...queued, ...alreadyDone]), begin_time: now, end_time: null,
+    lease_owner: null, lease_expires_at: null,
+  })
   const lease = runner.newLease()
   const none = { lease_owner: null, lease_expires_at: null }
   const subs = [
@@ -538,17 +550,14 @@ export async function recordJob(tx: Tx, runner: JobRunner, r: JobRecord): Promis
     ...queued.map((id) => ({ id, status: 'INIT', end: null, ...none })),
     ...alreadyDone.map((id) => ({ id, status: 'SUCCESS', end: now, ...none })),
   ].map((s) => ({ ...s, subId: newJobId() }))
-  if (subs.length > 0) {
-    await db
-      .insertInto('jobs')
-      .values(subs.map((s) => ({
-        id: s.subId, project_id: r.projectId, parent_id: jobId, type: types.sub, operation: r.operationOf?.(s.id) ?? r.operation, status: s.status,
-        server_id: s.id, error_code: null, fail_reason: null, client_token: null, server_ids: null,
-        begin_time: now, end_time: s.end, lease_owner: s.lease_owner, lease_expires_at: s.lease_expires_at,
-      })))
-      .execute()
-  }
-  if (r.work.length === 0 && queued.length === 0) await completeParentIfDone(db, tx.dialect, jobId)
+  const rows = subs.map((s): JobTable => ({
+    id: s.subId, project_id: r.projectId, parent_id: jobId, type: types.sub, operation: r.operationOf?.(s.id) ?? r.operation, status: s.status,
+    server_id: s.id, error_code: null, fail_reason: null, client_token: null, server_ids: null,
+    begin_time: now, end_time: s.end, lease_owner: s.lease_owner, lease_expires_at: s.lease_expires_at,
+  }))
+  if (rows.length === 1) await INSERT_JOB.run(db, rows[0]!)
+  else if (rows.length > 1) await db.insertInto('jobs').values(rows).execute()
+  if (r.work.length === 0 && queued.length === 0) await completeParentIfDone(db, jobId)
   else if (r.work.length > 0) tx.onCommit(() => runner.enqueue(jobId))
   return { jobId, subJobIds: new Map(subs.map((s) => [s.id, s.subId])) }
 }

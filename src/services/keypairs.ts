@@ -41,7 +41,7 @@ export class KeypairService {
   async create(projectId: string, input: NewKeypair): Promise<Keypair> {
     const material = input.publicKey === undefined ? generate(input.type) : parse(input.type, input.publicKey)
     return this.database.transaction(async ({ db, dialect }) => {
-      await lockProject(db, dialect, projectId)
+      await lockProject(db, projectId)
       const taken = await db.selectFrom('keypairs').select('name').where('project_id', '=', projectId).where('name', '=', input.name).executeTakeFirst()
       if (taken) throw keypairExists(input.name)
       const { n, top } = await db

@@ -3,6 +3,7 @@ import { membersPerHost, requiresDistinctHosts, type GroupPolicy, type GroupRule
 import { offAffinityHost } from '../placement/filters/affinity.ts'
 import { hostFullForGroup } from '../placement/filters/anti-affinity.ts'
 import { inHeldFaultDomain } from '../placement/filters/fault-domain-spread.ts'
+import { placeholders, prepared } from '../store/prepared.ts'
 import type { Schema } from '../store/schema.ts'
 
 /** A group as the writers of memberships and holds see it: its id and the rules they obey. */
@@ -65,8 +66,12 @@ export async function insertMemberships(db: Kysely<Schema>, rows: readonly NewMe
   for (let i = 0; i < rows.length; i += chunk) {
     const part = rows.slice(i, i + chunk)
     const groupIds = [...new Set(part.map((r) => r.groupId))]
-    const groups = new Map((await db.selectFrom('server_groups').select(['id', 'policy', 'max_server_per_host']).where('id', 'in', groupIds).execute()).map((g) => [g.id, memberGroupOf(g)]))
-    const held = await db.selectFrom('group_host_holds').select(['group_id', 'host_id', 'slot']).where('group_id', 'in', groupIds).execute()
+    // One group (every request's case) reads through the prepared statements; the fleet
+    // generator's batches of many groups build theirs.
+    const only = groupIds.length === 1 ? groupIds[0]! : undefined
+    const groupRows = only !== undefined ? await MEMBER_GROUP.all(db, { groupId: only }) : await db.selectFrom('server_groups').select(['id', 'policy', 'max_server_per_host']).where('id', 'in', groupIds).execute()
+    const groups = new Map(groupRows.map((g) => [g.id, memberGroupOf(g)]))
+    const held = only !== undefined ? await GROUP_HOLDS.all(db, { groupId: only }) : await db.selectFrom('group_host_holds').select(['group_id', 'host_id', 'slot']).where('group_id', 'in', groupIds).execute()
     const slots = new Map<string, Set<number>>()
     const slotsOf = (groupId: string, hostId: string) => {
       const key = `${groupId} ${hostId}`
@@ -88,18 +93,19 @@ export async function insertMemberships(db: Kysely<Schema>, rows: readonly NewMe
       if (g === undefined) throw new Error(`group ${r.groupId} does not exist`)
       return g
     }
-    await db
-      .insertInto('server_group_members')
-      .values(part.map((r) => ({ group_id: r.groupId, server_id: r.serverId, host_id: r.hostId, distinct_host: requiresDistinctHosts(groupOf(r)) ? 1 : 0, created_at: r.createdAt })))
-      .execute()
-    await db
-      .insertInto('group_host_holds')
-      .values(part.map((r) => {
-        const g = groupOf(r)
-        const slot = g.policy === 'anti-affinity' ? takeSlot(slotsOf(r.groupId, r.hostId)) : null
-        return { group_id: r.groupId, server_id: r.serverId, host_id: r.hostId, kind: 'member', ...holdRules(g, r.hostId, slot) }
-      }))
-      .execute()
+    const members = part.map((r) => ({ group_id: r.groupId, server_id: r.serverId, host_id: r.hostId, distinct_host: requiresDistinctHosts(groupOf(r)) ? 1 : 0, created_at: r.createdAt }))
+    const holds = part.map((r) => {
+      const g = groupOf(r)
+      const slot = g.policy === 'anti-affinity' ? takeSlot(slotsOf(r.groupId, r.hostId)) : null
+      return { group_id: r.groupId, server_id: r.serverId, host_id: r.hostId, kind: 'member', ...holdRules(g, r.hostId, slot) }
+    })
+    if (part.length === 1) {
+      await INSERT_MEMBER.run(db, members[0]!)
+      await INSERT_HOLD.run(db, holds[0]!)
+    } else {
+      await db.insertInto('server_group_members').values(members).execute()
+      await db.insertInto('group_host_holds').values(holds).execute()
+    }
   }
 }
 
@@ -178,13 +184,12 @@ export function noGroupHolds(): GroupHolds {
  * host, and a move holds both its ends.
  */
 export async function groupHolds(db: Kysely<Schema>, groupId: string, exceptServer?: string): Promise<GroupHolds> {
-  const group = await db.selectFrom('server_groups').select(['policy', 'max_server_per_host', 'spread_fault_domains']).where('id', '=', groupId).executeTakeFirst()
+  const group = await GROUP_RULES.first(db, { groupId })
   if (!group) return noGroupHolds()
   const policy = group.policy as GroupPolicy
-  let q = db.selectFrom('group_host_holds').select('host_id').where('group_id', '=', groupId)
-  if (exceptServer !== undefined && policy !== 'affinity') q = q.where('server_id', '!=', exceptServer)
+  const held = exceptServer !== undefined && policy !== 'affinity' ? await HELD_HOSTS_EXCEPT.all(db, { groupId, exceptServer }) : await HELD_HOSTS.all(db, { groupId })
   const groupHostCounts = new Map<string, number>()
-  for (const r of await q.execute()) groupHostCounts.set(r.host_id, (groupHostCounts.get(r.host_id) ?? 0) + 1)
+  for (const r of held) groupHostCounts.set(r.host_id, (groupHostCounts.get(r.host_id) ?? 0) + 1)
   const groupHostIds = new Set(groupHostCounts.keys())
   const maxServerPerHost = membersPerHost({ policy, maxServerPerHost: group.max_server_per_host })
   const base = { groupPolicy: policy, groupHostIds, groupHostCounts, maxServerPerHost }
@@ -229,10 +234,34 @@ export function heldByGroup(holds: GroupHolds, host: { id: string; fault_domain:
 
 /** How many members a group has. */
 export async function memberCount(db: Kysely<Schema>, groupId: string): Promise<number> {
-  const row = await db
-    .selectFrom('server_group_members')
-    .select((eb) => eb.fn.countAll<number | string>().as('n'))
-    .where('group_id', '=', groupId)
-    .executeTakeFirstOrThrow()
-  return Number(row.n)
+  const row = await MEMBER_COUNT.first(db, { groupId })
+  return Number(row?.n ?? 0)
 }
+
+const MEMBER_COUNT = prepared((db, p: { groupId: string }) =>
+  db.selectFrom('server_group_members').select((eb) => eb.fn.countAll<number | string>().as('n')).where('group_id', '=', p.groupId),
+)
+
+const GROUP_RULES = prepared((db, p: { groupId: string }) => db.selectFrom('server_groups').select(['policy', 'max_server_per_host', 'spread_fault_domains']).where('id', '=', p.groupId))
+
+const HELD_HOSTS = prepared((db, p: { groupId: string }) => db.selectFrom('group_host_holds').select('host_id').where('group_id', '=', p.groupId))
+
+const HELD_HOSTS_EXCEPT = prepared((db, p: { groupId: string; exceptServer: string }) =>
+  db.selectFrom('group_host_holds').select('host_id').where('group_id', '=', p.groupId).where('server_id', '!=', p.exceptServer),
+)
+
+const MEMBER_GROUP = prepared((db, p: { groupId: string }) => db.selectFrom('server_groups').select(['id', 'policy', 'max_server_per_host']).where('id', '=', p.groupId))
+
+const GROUP_HOLDS = prepared((db, p: { groupId: string }) => db.selectFrom('group_host_holds').select(['group_id', 'host_id', 'slot']).where('group_id', '=', p.groupId))
+
+const INSERT_MEMBER = prepared((db, row: Schema['server_group_members']) =>
+  db.insertInto('server_group_members').values(placeholders(row, { group_id: true, server_id: true, host_id: true, distinct_host: true, created_at: true } satisfies Record<keyof Schema['server_group_members'], true>)),
+)
+
+const INSERT_HOLD = prepared((db, row: Schema['group_host_holds']) =>
+  db.insertInto('group_host_holds').values(
+    placeholders(row, {
+      group_id: true, server_id: true, host_id: true, kind: true, policy: true, slot: true, max_server_per_host: true, affinity_host_id: true,
+    } satisfies Record<keyof Schema['group_host_holds'], true>),
+  ),
+)

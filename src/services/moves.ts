@@ -4,6 +4,7 @@ import type { MoveFailure, MoveKind, MovePrior, MoveReason } from '../domain/mov
 import { POWER_STATE, type ServerStatus, type TaskState } from '../domain/server.ts'
 import type { ServerOperation } from '../domain/job.ts'
 import { lockForUpdate, TransientConflictError, type Dialect, type Tx } from '../store/database.ts'
+import { placeholders, prepared } from '../store/prepared.ts'
 import type { Schema } from '../store/schema.ts'
 import type { MoveTable } from '../store/tables/moves.ts'
 import { adjustUsage, claim, release } from './allocations.ts'
@@ -132,14 +133,7 @@ export async function beginMove(db: Kysely<Schema>, plan: MovePlan): Promise<Mov
   const cores = flavor.vcpus - server.vcpus
   const ramMb = flavor.ramMb - server.ram_mb
   if (cores !== 0 || ramMb !== 0) await adjustUsage(db, server.project_id, { servers: 0, cores, ramMb })
-  await db
-    .updateTable('servers')
-    .set({
-      host_id: target, flavor_id: flavor.id, vcpus: flavor.vcpus, ram_mb: flavor.ramMb, status: plan.statusDuring,
-      task_state: plan.taskState, in_recycle_bin: 0, updated_at: now,
-    })
-    .where('id', '=', server.id)
-    .execute()
+  await SERVER_MOVING.run(db, { serverId: server.id, hostId: target, flavorId: flavor.id, vcpus: flavor.vcpus, ramMb: flavor.ramMb, status: plan.statusDuring, taskState: plan.taskState, now })
 
   if (plan.currentGroup && target !== source) await holdBothEnds(db, plan.currentGroup, server.id, source, target)
   if (plan.joinGroup) {
@@ -156,9 +150,35 @@ export async function beginMove(db: Kysely<Schema>, plan: MovePlan): Promise<Mov
     held_vcpus: held.vcpus, held_ram_mb: held.ramMb, claimed_vcpus: claimed.vcpus, claimed_ram_mb: claimed.ramMb,
     prior: JSON.stringify(prior), final_status: plan.finalStatus, on_failure: plan.onFailure, created_at: now,
   }
-  await db.insertInto('moves').values(move).execute()
+  await INSERT_MOVE.run(db, move)
   return move
 }
+
+const SERVER_MOVING = prepared((db, p: { serverId: string; hostId: string; flavorId: string; vcpus: number; ramMb: number; status: string; taskState: string; now: string }) =>
+  db
+    .updateTable('servers')
+    .set({ host_id: p.hostId, flavor_id: p.flavorId, vcpus: p.vcpus, ram_mb: p.ramMb, status: p.status, task_state: p.taskState, in_recycle_bin: 0, updated_at: p.now })
+    .where('id', '=', p.serverId),
+)
+
+const INSERT_MOVE = prepared((db, row: MoveTable) =>
+  db.insertInto('moves').values(
+    placeholders(row, {
+      id: true, server_id: true, job_id: true, reason: true, kind: true, group_id: true, source_host_id: true, target_host_id: true, held_vcpus: true,
+      held_ram_mb: true, claimed_vcpus: true, claimed_ram_mb: true, prior: true, final_status: true, on_failure: true, created_at: true,
+    } satisfies Record<keyof MoveTable, true>),
+  ),
+)
+
+const DROP_SOURCE_HOLD = prepared((db, p: { serverId: string }) => db.deleteFrom('group_host_holds').where('server_id', '=', p.serverId).where('kind', '=', 'move-source'))
+
+const POWER_STATE_OF = prepared((db, p: { serverId: string }) => db.selectFrom('servers').select('power_state').where('id', '=', p.serverId))
+
+const SERVER_ARRIVED = prepared((db, p: { serverId: string; status: string; powerState: number; now: string }) =>
+  db.updateTable('servers').set({ status: p.status, task_state: null, power_state: p.powerState, fault: null, stranded: null, updated_at: p.now }).where('id', '=', p.serverId),
+)
+
+const DELETE_MOVE = prepared((db, p: { moveId: string }) => db.deleteFrom('moves').where('id', '=', p.moveId))
 
 /** A move to start: its plan but the job and the target, and how to choose the target. */
 export interface MoveRequest {
@@ -196,7 +216,7 @@ export async function startMoves(
       instantly++
     }
   }
-  if (instantly > 0) await completeParentIfDone(tx.db, tx.dialect, jobId)
+  if (instantly > 0) await completeParentIfDone(tx.db, jobId)
   return { jobId, serverIds }
 }
 
@@ -220,18 +240,20 @@ export async function finishMove(db: Kysely<Schema>, move: MoveTable, outcome: M
   const serverId = move.server_id
   let status: string
   if (outcome.ok) {
-    await db.deleteFrom('group_host_holds').where('server_id', '=', serverId).where('kind', '=', 'move-source').execute()
+    await DROP_SOURCE_HOLD.run(db, { serverId })
     await release(db, { hostId: move.source_host_id, vcpus: move.held_vcpus, ramMb: move.held_ram_mb })
-    const server = await db.selectFrom('servers').select('power_state').where('id', '=', serverId).executeTakeFirstOrThrow()
+    const server = await POWER_STATE_OF.first(db, { serverId })
+    if (!server) throw new Error(`server ${serverId} of move ${move.id} does not exist`)
     status = move.final_status
-    await db
-      .updateTable('servers')
-      .set({
-        status, task_state: null, power_state: powerOf(status, server.power_state), fault: null, stranded: null, updated_at: now,
-        ...(prior.inRecycleBin ? { recycled_at: null, bin_expires_at: null, bin_group_id: null } : {}),
-      })
-      .where('id', '=', serverId)
-      .execute()
+    if (prior.inRecycleBin) {
+      await db
+        .updateTable('servers')
+        .set({ status, task_state: null, power_state: powerOf(status, server.power_state), fault: null, stranded: null, updated_at: now, recycled_at: null, bin_expires_at: null, bin_group_id: null })
+        .where('id', '=', serverId)
+        .execute()
+    } else {
+      await SERVER_ARRIVED.run(db, { serverId, status, powerState: powerOf(status, server.power_state), now })
+    }
   } else if (move.on_failure === 'rollback' || move.on_failure === 'strand') {
     const server = await db.selectFrom('servers').select(['project_id', 'vcpus', 'ram_mb']).where('id', '=', serverId).executeTakeFirstOrThrow()
     await release(db, { hostId: move.target_host_id, vcpus: move.claimed_vcpus, ramMb: move.claimed_ram_mb })
@@ -265,6 +287,6 @@ export async function finishMove(db: Kysely<Schema>, move: MoveTable, outcome: M
       .where('id', '=', serverId)
       .execute()
   }
-  await db.deleteFrom('moves').where('id', '=', move.id).execute()
+  await DELETE_MOVE.run(db, { moveId: move.id })
   return status
 }

@@ -159,7 +159,7 @@ export class NovaServerService {
 
   private async place(tx: Tx, projectId: string, userId: string, input: NovaCreateInput, reservationId: string): Promise<NovaCreated> {
     const { db, dialect } = tx
-    await lockProject(db, dialect, projectId)
+    await lockProject(db, projectId)
     const { flavor, count, group } = await this.check(db, dialect, projectId, input)
     let holds = noGroupHolds()
     if (group) holds = await groupHolds(db, group.id)
@@ -213,7 +213,7 @@ export class NovaServerService {
    */
   private async recordUnplaced(tx: Tx, projectId: string, userId: string, input: NovaCreateInput, reservationId: string, why: EcsError): Promise<NovaCreated> {
     const { db, dialect } = tx
-    await lockProject(db, dialect, projectId)
+    await lockProject(db, projectId)
     const { flavor, count, group } = await this.check(db, dialect, projectId, input)
     const now = nowIso()
     const fault = JSON.stringify({ code: why.code, message: NO_VALID_HOST, created: now, details: why.message })

@@ -63,7 +63,7 @@ export class RecycleBinService {
    */
   async setSwitch(projectId: string, on: boolean): Promise<void> {
     await this.deps.database.transaction(async ({ db, dialect }) => {
-      await lockProject(db, dialect, projectId)
+      await lockProject(db, projectId)
       if (!on) {
         const { n } = await db
           .selectFrom('servers')

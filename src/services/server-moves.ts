@@ -95,7 +95,7 @@ export class ServerMoveService {
     return this.inTransaction(input.dryRun, async (tx) => {
       const { db, dialect } = tx
       // Project first: the usage counters change, and a create takes the project before groups.
-      await lockProject(db, dialect, projectId)
+      await lockProject(db, projectId)
       const locked = await lockServersForMove(db, dialect, projectId, ids)
       const flavor = await db.selectFrom('flavors').selectAll().where('id', '=', input.flavorRef).executeTakeFirst()
       if (!flavor) throw flavorNotFound(input.flavorRef)

@@ -9,6 +9,7 @@ import type { ServerOperation } from '../domain/job.ts'
 import { nthServerName, POWER_STATE, type ServerStatus, type TaskState } from '../domain/server.ts'
 import type { PlacementEngine } from '../placement/engine.ts'
 import { lockForUpdate, type Database } from '../store/database.ts'
+import { placeholders, prepared } from '../store/prepared.ts'
 import type { Schema } from '../store/schema.ts'
 import { FRESH_SERVER_COLUMNS } from '../store/tables/servers.ts'
 import { adjustUsage, claim } from './allocations.ts'
@@ -103,7 +104,7 @@ export class ServerService {
   private async createInTransaction(projectId: string, input: CreateServersInput): Promise<AcceptedJob> {
     return this.deps.database.transaction(async (tx) => {
       const { db, dialect } = tx
-      await lockProject(db, dialect, projectId)
+      await lockProject(db, projectId)
       if (input.clientToken !== undefined) {
         const previous = await db
           .selectFrom('jobs')
@@ -113,7 +114,7 @@ export class ServerService {
           .executeTakeFirst()
         if (previous) return { jobId: previous.id, serverIds: JSON.parse(previous.server_ids ?? '[]') as string[] }
       }
-      const flavor = await db.selectFrom('flavors').selectAll().where('id', '=', input.flavorRef).executeTakeFirst()
+      const flavor = await FLAVOR.first(db, { id: input.flavorRef })
       if (!flavor) throw flavorNotFound(input.flavorRef)
       if (flavor.sell_status !== 'normal') throw flavorNotSold(flavor.id, flavor.sell_status)
       if (input.availabilityZone !== undefined) await assertZoneExists(db, input.availabilityZone)
@@ -145,16 +146,13 @@ export class ServerService {
           subject: `server ${i + 1} of ${input.count} (${flavor.id}: ${flavor.vcpus} vCPU, ${flavor.ram_mb} MiB)${input.groupId ? ` in group ${input.groupId}` : ''}${dedicated ? ' on a dedicated host' : ''}`,
         })
         await claim(db, { hostId: host.id, vcpus: flavor.vcpus, ramMb: flavor.ram_mb })
-        await db
-          .insertInto('servers')
-          .values({
-            id, project_id: projectId, name: nthServerName(input.name, i, input.count), status: 'BUILD',
-            task_state: TASK_STATE_OF.create[0], power_state: POWER_STATE.NOSTATE, flavor_id: flavor.id,
-            vcpus: flavor.vcpus, ram_mb: flavor.ram_mb, virtualization: flavor.virtualization, az: host.az,
-            host_id: host.id, image_ref: input.imageRef, vpc_id: input.vpcId, metadata: JSON.stringify(input.metadata),
-            created_at: now, updated_at: now, launched_at: null, ...FRESH_SERVER_COLUMNS,
-          })
-          .execute()
+        await INSERT_SERVER.run(db, {
+          id, project_id: projectId, name: nthServerName(input.name, i, input.count), status: 'BUILD',
+          task_state: TASK_STATE_OF.create[0], power_state: POWER_STATE.NOSTATE, flavor_id: flavor.id,
+          vcpus: flavor.vcpus, ram_mb: flavor.ram_mb, virtualization: flavor.virtualization, az: host.az,
+          host_id: host.id, image_ref: input.imageRef, vpc_id: input.vpcId, metadata: JSON.stringify(input.metadata),
+          created_at: now, updated_at: now, launched_at: null, ...FRESH_SERVER_COLUMNS,
+        })
         if (input.groupId !== undefined) {
           await insertMemberships(db, [{ groupId: input.groupId, serverId: id, hostId: host.id, createdAt: now }])
           holdHost(holds, host)
@@ -194,7 +192,7 @@ export class ServerService {
   }
 
   async show(projectId: string, serverId: string): Promise<ServerRecord> {
-    const row = await selectRecords(this.deps.database.db, projectId).where('servers.id', '=', serverId).where('servers.in_recycle_bin', '=', 0).executeTakeFirst()
+    const row = await SERVER_RECORD.first(this.deps.database.db, { projectId, serverId })
     if (!row) throw serverNotFound(serverId)
     return toRecord(row)
   }
@@ -321,11 +319,7 @@ export class DryRunPassed extends Error {
  * one row whatever the size of the tenant (kept in step by `adjustUsage`).
  */
 export async function usage(db: Kysely<Schema>, projectId: string): Promise<{ instances: number; cores: number; ramMb: number }> {
-  const row = await db
-    .selectFrom('projects')
-    .select(['servers_used', 'cores_used', 'ram_used_mb'])
-    .where('id', '=', projectId)
-    .executeTakeFirst()
+  const row = await PROJECT_USAGE.first(db, { projectId })
   return { instances: Number(row?.servers_used ?? 0), cores: Number(row?.cores_used ?? 0), ramMb: Number(row?.ram_used_mb ?? 0) }
 }
 
@@ -360,8 +354,24 @@ export async function assertDedicatedHost(db: Kysely<Schema>, projectId: string,
   if (!host) throw dedicatedHostNotFound(hostId)
 }
 
+const PROJECT_USAGE = prepared((db, p: { projectId: string }) => db.selectFrom('projects').select(['servers_used', 'cores_used', 'ram_used_mb']).where('id', '=', p.projectId))
+
+const FLAVOR = prepared((db, p: { id: string }) => db.selectFrom('flavors').selectAll().where('id', '=', p.id))
+
+const HOST_IN_ZONE = prepared((db, p: { az: string }) => db.selectFrom('hosts').select('az').where('az', '=', p.az).limit(1))
+
+const INSERT_SERVER = prepared((db, row: Schema['servers']) =>
+  db.insertInto('servers').values(
+    placeholders(row, {
+      id: true, project_id: true, name: true, status: true, task_state: true, power_state: true, flavor_id: true, vcpus: true, ram_mb: true,
+      virtualization: true, az: true, host_id: true, image_ref: true, vpc_id: true, metadata: true, created_at: true, updated_at: true,
+      launched_at: true, in_recycle_bin: true, recycled_at: true, bin_expires_at: true, bin_group_id: true, fault: true, stranded: true,
+    } satisfies Record<keyof Schema['servers'], true>),
+  ),
+)
+
 async function assertZoneExists(db: Kysely<Schema>, az: string): Promise<void> {
-  const found = await db.selectFrom('hosts').select('az').where('az', '=', az).limit(1).executeTakeFirst()
+  const found = await HOST_IN_ZONE.first(db, { az })
   if (found) return
   const zones = await db.selectFrom('hosts').select('az').distinct().orderBy('az').execute()
   throw invalidParameter(`availability_zone "${az}" does not exist; zones: ${zones.map((z) => z.az).join(', ') || 'none'}`)
@@ -384,6 +394,9 @@ export function selectRecords(db: Kysely<Schema>, projectId: string) {
     .select(['hosts.name as host_name', 'flavors.name as flavor_name', 'flavors.disk_gb', 'server_group_members.group_id'])
     .where('servers.project_id', '=', projectId)
 }
+
+/** One server of a project outside the recycle bin, as `show` reads it. */
+const SERVER_RECORD = prepared((db, p: { projectId: string; serverId: string }) => selectRecords(db, p.projectId).where('servers.id', '=', p.serverId).where('servers.in_recycle_bin', '=', 0))
 
 /** A joined server row as a `ServerRecord`. */
 export function toRecord(row: Schema['servers'] & { host_name: string; flavor_name: string; disk_gb: number; group_id: string | null }): ServerRecord {
