@@ -186,11 +186,12 @@ export class HostMonitor {
   private async evacuate(): Promise<void> {
     const anyDown = await this.database.db.selectFrom('hosts').select('id').where(sql<SqlBool>`state <> 'up'`).where('state', '=', 'down').limit(1).executeTakeFirst()
     if (!anyDown) return
+    // Down hosts first (a partial index has them), then their servers by host: ordered by id
+    // and joined, SQLite would walk every server of the fleet on each look.
     const servers = await this.database.db
       .selectFrom('servers')
-      .innerJoin('hosts', 'hosts.id', 'servers.host_id')
       .select('servers.id')
-      .where('hosts.state', '=', 'down')
+      .where('servers.host_id', 'in', (eb) => eb.selectFrom('hosts').select('id').where(sql<SqlBool>`state <> 'up'`).where('state', '=', 'down'))
       .where('servers.task_state', 'is', null)
       .where('servers.stranded', 'is', null)
       .where('servers.in_recycle_bin', '=', 0)

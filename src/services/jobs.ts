@@ -126,6 +126,11 @@ export class JobRunner {
     )
   }
 
+  /** Starts sub-jobs that a committed transaction of this process leased to this runner. */
+  runLeased(subs: readonly SubJob[]): void {
+    for (const sub of subs) void this.run(sub)
+  }
+
   private async sweepAll(): Promise<void> {
     await this.sweep()
     await this.purgeExpiredRecycleBin()
@@ -558,7 +563,11 @@ export async function recordJob(tx: Tx, runner: JobRunner, r: JobRecord): Promis
   if (rows.length === 1) await INSERT_JOB.run(db, rows[0]!)
   else if (rows.length > 1) await db.insertInto('jobs').values(rows).execute()
   if (r.work.length === 0 && queued.length === 0) await completeParentIfDone(db, jobId)
-  else if (r.work.length > 0) tx.onCommit(() => runner.enqueue(jobId))
+  else if (r.work.length > 0) {
+    // This transaction leased them to this runner: nothing to read back once it commits.
+    const leased = rows.filter((row) => row.status === 'RUNNING').map((row) => ({ id: row.id, parent_id: jobId, operation: row.operation, server_id: row.server_id }))
+    tx.onCommit(() => runner.runLeased(leased))
+  }
   return { jobId, subJobIds: new Map(subs.map((s) => [s.id, s.subId])) }
 }
 

@@ -3,6 +3,7 @@ import { invalidParameter } from '../../domain/errors.ts'
 import type { Services } from '../../services/index.ts'
 import { CreateGroupBody, GroupActionBody, GroupParams, ListGroupsQuery } from '../schemas/groups.ts'
 import { ProjectParams } from '../schemas/common.ts'
+import { ListGroupsResponse } from '../schemas/responses.ts'
 import { projectOf } from './project.ts'
 import { groupBody } from './views.ts'
 
@@ -19,7 +20,7 @@ export const groupRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     return { server_group: groupBody(await groups.create(projectOf(req), name, policy, { spreadFaultDomains: fault_domain?.spread === true })) }
   })
 
-  app.get('/cloudservers/os-server-groups', { schema: { params: ProjectParams, querystring: ListGroupsQuery } }, async (req) => {
+  app.get('/cloudservers/os-server-groups', { schema: { params: ProjectParams, querystring: ListGroupsQuery, response: { 200: ListGroupsResponse } } }, async (req) => {
     const page = await groups.list(projectOf(req), req.query.limit, req.query.marker)
     return {
       server_groups: page.groups.map(groupBody),

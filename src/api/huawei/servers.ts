@@ -3,6 +3,7 @@ import type { Services } from '../../services/index.ts'
 import { listFlavors, projectLimits } from '../../services/catalogue.ts'
 import { showJob } from '../../services/jobs.ts'
 import { ProjectParams } from '../schemas/common.ts'
+import { ShowServerResponse } from '../schemas/responses.ts'
 import {
   CreateServersBody, DeleteServersBody, JobParams, ListFlavorsQuery, ListServersQuery, ServerActionBody, ServerParams,
 } from '../schemas/servers.ts'
@@ -56,7 +57,7 @@ export const serverRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = a
     limitsBody(await projectLimits(database.db, projectOf(req), quotas)),
   )
 
-  app.get('/cloudservers/:server_id', { schema: { params: ServerParams } }, async (req) => ({
+  app.get('/cloudservers/:server_id', { schema: { params: ServerParams, response: { 200: ShowServerResponse } } }, async (req) => ({
     server: serverBody(await servers.show(projectOf(req), req.params.server_id)),
   }))
 
