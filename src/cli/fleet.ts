@@ -13,6 +13,7 @@ import { adjustUsage } from '../services/allocations.ts'
 import { DEMO, DEMO_FLAVORS, seedDemo } from '../services/demo.ts'
 import { loadMasterKey, SecretBox } from '../services/identity/secrets.ts'
 import { insertMemberships, type NewMembership } from '../services/membership.ts'
+import { uuidV7 } from '../services/time.ts'
 import { Database } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
 import { NEW_HOST_COLUMNS } from '../store/tables/hosts.ts'
@@ -85,29 +86,26 @@ function prng(seed: number): () => number {
   }
 }
 
-const HEX = '0123456789abcdef'
-
 /**
- * Time-ordered ids (UUID version 7 layout: 48-bit milliseconds, then random bits drawn from
- * `random`, so a seed reproduces them). Successive ids sort after each other, so a bulk load
- * appends to the primary-key and host indexes instead of scattering writes over them.
+ * Time-ordered ids (`uuidV7`, with random bits drawn from `random`, so a seed reproduces them).
+ * Successive ids sort after each other, so a bulk load appends to the primary-key and host
+ * indexes instead of scattering writes over them.
  */
 function idGenerator(random: () => number, startMs: number): () => string {
   let ms = startMs
   let counter = 0
   return () => {
-    // 12 bits of counter within a millisecond keep the ids strictly increasing.
     if (++counter === 4096) {
       counter = 0
       ms++
     }
-    const time = ms.toString(16).padStart(12, '0')
     let rand = ''
-    for (let i = 0; i < 15; i++) rand += HEX[Math.floor(random() * 16)]
-    const variant = HEX[8 | Math.floor(random() * 4)]
-    return `${time.slice(0, 8)}-${time.slice(8)}-7${counter.toString(16).padStart(3, '0')}-${variant}${rand.slice(0, 3)}-${rand.slice(3)}`
+    for (let i = 0; i < 18; i++) rand += HEX[Math.floor(random() * 16)]
+    return uuidV7(ms, counter, rand)
   }
 }
+
+const HEX = '0123456789abcdef'
 
 /**
  * Which hosts carry the members of which groups: member slot `s` (group `floor(s / k)`) goes to

@@ -10,7 +10,7 @@ import type { MoveTable } from '../store/tables/moves.ts'
 import { adjustUsage, claim, release } from './allocations.ts'
 import { completeParentIfDone, markSubJobDone, recordJob, type JobRunner } from './jobs.ts'
 import { holdBothEnds, insertMemberships, memberGroupOf, returnToSource, type MemberGroup } from './membership.ts'
-import { nowIso } from './time.ts'
+import { newTimeOrderedId, nowIso } from './time.ts'
 
 /**
  * The one way a server changes host or size (ARCHITECTURE §2b). `beginMove` runs inside the
@@ -145,7 +145,7 @@ export async function beginMove(db: Kysely<Schema>, plan: MovePlan): Promise<Mov
     powerState: server.power_state, inRecycleBin: server.in_recycle_bin === 1, groupId: plan.currentGroup?.id ?? null,
   }
   const move: MoveTable = {
-    id: crypto.randomUUID(), server_id: server.id, job_id: plan.jobId, reason: plan.reason, kind: plan.kind,
+    id: newTimeOrderedId(), server_id: server.id, job_id: plan.jobId, reason: plan.reason, kind: plan.kind,
     group_id: plan.currentGroup?.id ?? plan.joinGroup?.id ?? null, source_host_id: source, target_host_id: target,
     held_vcpus: held.vcpus, held_ram_mb: held.ramMb, claimed_vcpus: claimed.vcpus, claimed_ram_mb: claimed.ramMb,
     prior: JSON.stringify(prior), final_status: plan.finalStatus, on_failure: plan.onFailure, created_at: now,

@@ -16,7 +16,7 @@ import { findImage } from './images.ts'
 import { recordJob, TASK_STATE_OF, type JobRunner } from './jobs.ts'
 import { groupHolds, holdHost, insertMemberships, memberCount, noGroupHolds } from './membership.ts'
 import { assertDedicatedHost, checkQuota, MAX_CREATE_COUNT, nameContains, usage, type ServerService } from './servers.ts'
-import { nowIso } from './time.ts'
+import { newTimeOrderedId, nowIso } from './time.ts'
 
 /** Nova's fault message for a boot placement could not satisfy (`NoValidHost`). */
 export const NO_VALID_HOST = 'No valid host was found. There are not enough hosts available.'
@@ -167,7 +167,7 @@ export class NovaServerService {
     const now = nowIso()
     const serverIds: string[] = []
     for (let i = 0; i < count; i++) {
-      const id = randomUUID()
+      const id = newTimeOrderedId()
       let host
       try {
         host = await this.deps.placement.place(db, {

@@ -16,7 +16,7 @@ import { adjustUsage, claim } from './allocations.ts'
 import { findGroup, lockProject } from './groups.ts'
 import { recordJob, TASK_STATE_OF, type JobRunner } from './jobs.ts'
 import { groupHolds, holdHost, insertMemberships, memberCount, noGroupHolds } from './membership.ts'
-import { nowIso } from './time.ts'
+import { newTimeOrderedId, nowIso } from './time.ts'
 
 /** At most this many servers in one create request (`count`). */
 export const MAX_CREATE_COUNT = 500
@@ -136,7 +136,7 @@ export class ServerService {
       const now = nowIso()
       const serverIds: string[] = []
       for (let i = 0; i < input.count; i++) {
-        const id = crypto.randomUUID()
+        const id = newTimeOrderedId()
         const host = await this.deps.placement.place(db, {
           vcpus: flavor.vcpus,
           ramMb: flavor.ram_mb,
