@@ -198,6 +198,7 @@ export function buildApp(services: Services, logger: Logger, tls?: TlsMaterial) 
     await services.jobs.stop()
     // After the runner stopped: it records nothing for the steps this ends, and hands them on.
     services.faults.close()
+    await services.identity.close()
   })
   return app
 }

@@ -79,7 +79,7 @@ export function registerIdentityCommands(program: Command): void {
       const list = await withIdentity(opts, (identity) => identity.listCredentials(opts.project))
       process.stdout.write(table(list.map((c) => ({ ak: c.accessKey, project: c.projectId, admin: c.admin ? 'yes' : 'no', status: c.revokedAt ? `revoked ${c.revokedAt}` : 'active', description: c.description }))))
     })
-  databaseOptions(credentials.command('revoke').description('revoke a credential; every replica refuses it from the next request').argument('<access-key>'))
+  databaseOptions(credentials.command('revoke').description('revoke a credential; every replica refuses it from its next request (PostgreSQL: at most 1 s later)').argument('<access-key>'))
     .action(async (accessKey: string, opts: Flags) => {
       await withIdentity(opts, (identity) => identity.revokeCredential(accessKey))
       process.stdout.write(`credential ${accessKey} revoked\n`)

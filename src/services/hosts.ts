@@ -314,7 +314,8 @@ export class HostService {
    * ran on it. Its agent credential and faults go with it.
    */
   async remove(name: string): Promise<void> {
-    await this.database.transaction(async ({ db, dialect }) => {
+    await this.database.transaction(async (tx) => {
+      const { db, dialect } = tx
       const host = await lockHost(db, dialect, name)
       const servers = await db.selectFrom('servers').select(['id', 'in_recycle_bin']).where('host_id', '=', host.id).limit(5).execute()
       if (servers.length > 0) {
@@ -325,6 +326,7 @@ export class HostService {
       if (moving) throw hostNotEmpty(name, `server ${moving.server_id} is moving on or off it`)
       await db.deleteFrom('faults').where('host_name', '=', name).execute()
       await db.deleteFrom('hosts').where('id', '=', host.id).execute()
+      await this.identity.withdrawHostCredentials(tx, host.id)
     })
   }
 

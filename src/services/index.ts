@@ -86,7 +86,10 @@ export function createServices(
     sweepMs: config.jobSweepMs,
   })
   const deps = { database, placement, quotas: config.quotas }
-  const identity = new IdentityService(database, box, config.tokenTtlMs)
+  const identity = new IdentityService(database, box, config.tokenTtlMs, {
+    listenUrl: database.dialect === 'postgres' ? config.databaseUrl : undefined,
+    logger: subsystem(logger, 'identity'),
+  })
   const moves = new ServerMoveService({ ...deps, jobs })
   const hosts = new HostService(database, identity)
   const scheduledEvents = new ScheduledEventService(database, moves, subsystem(logger, 'events'))

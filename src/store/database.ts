@@ -309,3 +309,13 @@ function backoffMs(attempt: number): number {
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
+
+/**
+ * The single better-sqlite3 connection of a SQLite database (undefined on PostgreSQL), for the
+ * few synchronous reads that must not queue behind Kysely's connection: `PRAGMA data_version`,
+ * which tells whether another connection committed since it was last read. Never run writes or
+ * transactions on it: they would interleave with the group commit.
+ */
+export function sqliteConnection(database: Database): SQLite.Database | undefined {
+  return database['sqliteHandle']
+}

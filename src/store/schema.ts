@@ -2,7 +2,7 @@ import type { CredentialTable } from './tables/credentials.ts'
 import type { FlavorTable } from './tables/flavors.ts'
 import type { AgentTaskTable, FaultTable, HostCredentialTable, ScheduledEventTable } from './tables/host-lifecycle.ts'
 import type { HostTable } from './tables/hosts.ts'
-import type { AuthFailureTable, TokenTable, UserTable } from './tables/identity.ts'
+import type { AuthFailureTable, AuthGenerationTable, TokenTable, UserTable } from './tables/identity.ts'
 import type { JobTable } from './tables/jobs.ts'
 import type { GroupHostHoldTable, MoveTable } from './tables/moves.ts'
 import type { KeypairTable, NovaServerTable, ServerInterfaceTable, UnscheduledServerTable } from './tables/openstack.ts'
@@ -29,6 +29,7 @@ export interface Schema {
   users: UserTable
   tokens: TokenTable
   auth_failures: AuthFailureTable
+  auth_generation: AuthGenerationTable
   nova_servers: NovaServerTable
   server_interfaces: ServerInterfaceTable
   keypairs: KeypairTable

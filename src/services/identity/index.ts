@@ -1,6 +1,8 @@
 import { createHash, randomBytes, randomInt, randomUUID } from 'node:crypto'
-import type { Database } from '../../store/database.ts'
+import type { Logger } from 'pino'
+import type { Database, Tx } from '../../store/database.ts'
 import { nowIso } from '../time.ts'
+import { AuthState } from './auth-cache.ts'
 import { DUMMY_HASH, hashPassword, verifyPassword } from './passwords.ts'
 import { SecretBox } from './secrets.ts'
 
@@ -47,6 +49,17 @@ export type CredentialLookup =
   | { kind: 'locked'; until: string }
   | { kind: 'active'; secretKey: string; projectId: string; admin: boolean; recentFailures: number; hostId?: string }
 
+/** How an IdentityService learns of authority changes made by other processes. */
+export interface IdentityOptions {
+  /**
+   * PostgreSQL: the database's URL, for the one connection that LISTENs for revocations and
+   * lock-outs of other replicas (they are then seen by the next request). Without it, other
+   * replicas' changes are seen within `FRESHNESS_BOUND_MS` (1 s). Ignored on SQLite.
+   */
+  listenUrl?: string | undefined
+  logger?: Logger | undefined
+}
+
 /** Thrown for identity requests that cannot be carried out; the message is for the caller. */
 export class IdentityError extends Error {
   override name = 'IdentityError'
@@ -71,15 +84,37 @@ function tokenHash(token: string): string {
 
 /**
  * Projects, credentials, users and tokens. Secrets are sealed with the master key before they
- * touch the database and are returned only once, at creation. Every lookup reads the database,
- * so a revocation is seen by the next request on every replica.
+ * touch the database and are returned only once, at creation.
+ *
+ * Authentication reads no database row per request: active credentials (opened secret
+ * included, in memory only) and valid tokens are cached in the process (`AuthCache`).
+ * Refusals are not cached. Every change that withdraws authority — a revocation, a lock-out,
+ * the first failure of a run, a removed host — bumps the authority generation in its own
+ * transaction; this process drops the affected entries when it commits, and other processes
+ * drop their whole cache when they see the generation move: on SQLite at their next request
+ * (`PRAGMA data_version`), on PostgreSQL at their next request after the notification arrives
+ * and at most `FRESHNESS_BOUND_MS` (1 s) later if it is lost. Call `close()` on shutdown.
  */
 export class IdentityService {
+  private readonly auth: AuthState
+
   constructor(
     private readonly database: Database,
     private readonly box: SecretBox,
     private readonly tokenTtlMs: number,
-  ) {}
+    options: IdentityOptions = {},
+  ) {
+    this.auth = AuthState.of(database, options)
+  }
+
+  /**
+   * Stops listening for other processes' changes (PostgreSQL; the cache then reads the
+   * generation once a second). Returns at once: the listening connection never keeps the
+   * process alive or holds up its shutdown.
+   */
+  async close(): Promise<void> {
+    await this.auth.close()
+  }
 
   async createProject(name: string, id: string = randomUUID().replaceAll('-', '')): Promise<{ id: string; name: string; createdAt: string }> {
     const createdAt = nowIso()
@@ -126,19 +161,40 @@ export class IdentityService {
     return (await q.execute()).map(toInfo)
   }
 
-  /** Revokes a credential; from the next request on, on every replica, it authenticates nothing. */
+  /**
+   * Revokes a credential: from the next request on it authenticates nothing, in this process and
+   * on every SQLite replica; on PostgreSQL replicas within `FRESHNESS_BOUND_MS`, normally at once.
+   */
   async revokeCredential(accessKey: string): Promise<void> {
-    await this.database.transaction(async ({ db }) => {
-      const result = await db.updateTable('credentials').set({ revoked_at: nowIso() }).where('access_key', '=', accessKey).where('revoked_at', 'is', null).executeTakeFirst()
+    await this.database.transaction(async (tx) => {
+      const result = await tx.db.updateTable('credentials').set({ revoked_at: nowIso() }).where('access_key', '=', accessKey).where('revoked_at', 'is', null).executeTakeFirst()
       if (Number(result.numUpdatedRows) === 0) {
-        const exists = await db.selectFrom('credentials').select('access_key').where('access_key', '=', accessKey).executeTakeFirst()
+        const exists = await tx.db.selectFrom('credentials').select('access_key').where('access_key', '=', accessKey).executeTakeFirst()
         if (!exists) throw new IdentityError('not-found', `credential ${accessKey} does not exist`)
+        return
       }
+      await this.auth.withdraw(tx, { accessKey })
     })
   }
 
-  /** The secret and standing of an access key, with its lock-out, in one read. */
+  /**
+   * The secret and standing of an access key, with its lock-out: from the cache when it is
+   * active and known, otherwise in one read.
+   */
   async lookupCredential(accessKey: string, now: Date = new Date()): Promise<CredentialLookup> {
+    await this.auth.fresh()
+    const cached = this.auth.cache.credential(accessKey, this.box)
+    if (cached !== undefined) return { kind: 'active', ...cached }
+    const epoch = this.auth.cache.epoch
+    const found = await this.readCredential(accessKey, now)
+    if (found.kind === 'active') {
+      const { secretKey, projectId, admin, recentFailures, hostId } = found
+      this.auth.cache.storeCredential(accessKey, this.box, { secretKey, projectId, admin, recentFailures, ...(hostId === undefined ? {} : { hostId }) }, epoch)
+    }
+    return found
+  }
+
+  private async readCredential(accessKey: string, now: Date): Promise<CredentialLookup> {
     const row = await this.database.db
       .selectFrom('credentials as c')
       .leftJoin('auth_failures as f', 'f.access_key', 'c.access_key')
@@ -181,11 +237,21 @@ export class IdentityService {
   }
 
   /**
+   * Inside the caller's transaction (the one that removes a host, its credential with it): the
+   * host's agent credential authenticates nothing once it commits, on every replica, as after a
+   * revocation.
+   */
+  async withdrawHostCredentials(tx: Tx, hostId: string): Promise<void> {
+    await this.auth.withdraw(tx, { hostId })
+  }
+
+  /**
    * Counts a failed signature of an existing access key; the fifth in a row locks it for five
    * minutes. Returns the lock's end when this failure caused one.
    */
   async recordFailure(accessKey: string, now: Date = new Date()): Promise<string | undefined> {
-    return this.database.transaction(async ({ db }) => {
+    return this.database.transaction(async (tx) => {
+      const { db } = tx
       const current = await db.selectFrom('auth_failures').selectAll().where('access_key', '=', accessKey).executeTakeFirst()
       const expiredLock = current?.locked_until !== null && current?.locked_until !== undefined && current.locked_until <= now.toISOString()
       const consecutive = (current && !expiredLock ? current.consecutive : 0) + 1
@@ -193,13 +259,20 @@ export class IdentityService {
       const values = { consecutive: lockedUntil ? 0 : consecutive, locked_until: lockedUntil, updated_at: now.toISOString() }
       if (current) await db.updateTable('auth_failures').set(values).where('access_key', '=', accessKey).execute()
       else await db.insertInto('auth_failures').values({ access_key: accessKey, ...values }).execute()
+      // A lock-out withdraws authority. The first failure of a run is announced too: replicas
+      // that cached the key without failures learn of the run, so a success there ends it.
+      if (lockedUntil !== null || consecutive === 1) await this.auth.withdraw(tx, { accessKey })
+      else this.auth.forgetOnCommit(tx, { accessKey })
       return lockedUntil ?? undefined
     })
   }
 
   /** A correct signature ends a run of failures. */
   async recordSuccess(accessKey: string): Promise<void> {
-    await this.database.transaction(({ db }) => db.deleteFrom('auth_failures').where('access_key', '=', accessKey).execute())
+    await this.database.transaction(async (tx) => {
+      await tx.db.deleteFrom('auth_failures').where('access_key', '=', accessKey).execute()
+      this.auth.forgetOnCommit(tx, { accessKey })
+    })
   }
 
   async createUser(projectId: string, name: string, password: string, admin = false): Promise<{ id: string; name: string; projectId: string }> {
@@ -235,16 +308,23 @@ export class IdentityService {
     return { token, user: { id: user.id, name: user.name }, projectId: user.project_id, projectName: project?.name ?? user.project_id, admin: user.admin === 1, issuedAt, expiresAt }
   }
 
-  /** The principal of a valid, unexpired token, or undefined. */
+  /** The principal of a valid, unexpired token, or undefined; a cached token is never served past its expiry. */
   async lookupToken(token: string, now: Date = new Date()): Promise<Principal | undefined> {
+    await this.auth.fresh()
+    const hash = tokenHash(token)
+    const cached = this.auth.cache.token(hash, now.getTime())
+    if (cached !== undefined) return { accessKey: cached.accessKey, projectId: cached.projectId, admin: cached.admin, userId: cached.userId }
+    const epoch = this.auth.cache.epoch
     const row = await this.database.db
       .selectFrom('tokens as t')
       .innerJoin('users as u', 'u.id', 't.user_id')
       .select(['t.project_id', 't.expires_at', 'u.id', 'u.name', 'u.admin'])
-      .where('t.token_hash', '=', tokenHash(token))
+      .where('t.token_hash', '=', hash)
       .executeTakeFirst()
     if (!row || row.expires_at <= now.toISOString()) return undefined
-    return { accessKey: `token:${row.name}`, projectId: row.project_id, admin: row.admin === 1, userId: row.id }
+    const principal = { accessKey: `token:${row.name}`, projectId: row.project_id, admin: row.admin === 1, userId: row.id }
+    this.auth.cache.storeToken(hash, { ...principal, expiresAt: Date.parse(row.expires_at) }, epoch)
+    return principal
   }
 
   /** Seals any credential secret still stored in plaintext (databases from before encryption). */

@@ -28,9 +28,10 @@ export class SecretBox {
   }
 
   /**
-   * Opened secrets by sealed value and binding. Every authenticated request opens its
-   * credential's secret; the database row is still read each time (so a revocation applies at
-   * once), only the AES work is remembered. Bounded, and cleared whole when full.
+   * Opened secrets by sealed value and binding, so that a credential read again (after the
+   * authentication cache was dropped, see `AuthCache`) costs no AES work. Keyed by the sealed
+   * value itself, it can never answer for a row that changed. Bounded, and cleared whole when
+   * full.
    */
   private readonly opened = new Map<string, string>()
 

@@ -9,6 +9,7 @@ import * as hosts from './0007-hosts.ts'
 import * as agentTasks from './0008-agent-tasks.ts'
 import * as groupPolicies from './0009-group-policies.ts'
 import * as openstack from './0010-openstack.ts'
+import * as authGeneration from './0011-auth-generation.ts'
 
 /** A migration that may need to know which dialect it runs on. */
 interface DialectMigration {
@@ -25,6 +26,7 @@ const ordered: Record<string, DialectMigration> = {
   '0008-agent-tasks': agentTasks,
   '0009-group-policies': groupPolicies,
   '0010-openstack': openstack,
+  '0011-auth-generation': authGeneration,
 }
 
 /**

@@ -25,3 +25,13 @@ export interface AuthFailureTable {
   locked_until: string | null
   updated_at: string
 }
+
+/**
+ * The single row (`id` = 1) of the authority generation, bumped by every change that withdraws
+ * or changes authority; processes drop their authentication cache when it moves.
+ */
+export interface AuthGenerationTable {
+  id: number
+  /** bigint in PostgreSQL (read back as a string there). */
+  generation: number | string
+}
