@@ -99,9 +99,11 @@ function idGenerator(random: () => number, startMs: number): () => string {
       counter = 0
       ms++
     }
+    // 15 random digits, then the variant's 2 bits: the draws (and so, for a seed, the whole
+    // fleet) are those of the generator's first versions.
     let rand = ''
-    for (let i = 0; i < 18; i++) rand += HEX[Math.floor(random() * 16)]
-    return uuidV7(ms, counter, rand)
+    for (let i = 0; i < 15; i++) rand += HEX[Math.floor(random() * 16)]
+    return uuidV7(ms, counter, `${HEX[Math.floor(random() * 4)]}${rand}`)
   }
 }
 

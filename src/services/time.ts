@@ -14,9 +14,10 @@ const HEX = '0123456789abcdef'
 
 /**
  * A UUID in version 7 layout: 48 bits of milliseconds, a 12-bit counter that keeps ids of one
- * millisecond in order, then 62 random bits (`randomHex`, 18 hex digits). Ids made one after
- * another sort after each other, so the rows they key append to the end of their indexes
- * instead of landing on a random page each: a write touches (and a commit writes) fewer pages.
+ * millisecond in order, then 62 random bits (`randomHex`, 16 hex digits: 2 bits of the first,
+ * all of the rest). Ids made one after another sort after each other, so the rows they key
+ * append to the end of their indexes instead of landing on a random page each: a write touches
+ * (and a commit writes) fewer pages.
  */
 export function uuidV7(ms: number, counter: number, randomHex: string): string {
   const time = ms.toString(16).padStart(12, '0')
@@ -38,5 +39,5 @@ export function newTimeOrderedId(): string {
     lastMs++
     counter = 0
   }
-  return uuidV7(lastMs, counter, randomBytes(9).toString('hex'))
+  return uuidV7(lastMs, counter, randomBytes(8).toString('hex'))
 }
