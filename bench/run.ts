@@ -31,7 +31,7 @@ import { audit } from '../src/services/audit.ts'
 import { DEMO } from '../src/services/demo.ts'
 import { Database } from '../src/store/database.ts'
 import { startPostgres, type TestPostgres } from '../test/postgres.ts'
-import { BENCH, createBenchTenant, createCycleFixtures, createEmptyGroups, createMoveFixtures, sampleServers } from './lib/fixtures.ts'
+import { BENCH, CREATE_ZONE, createBenchTenant, createCycleFixtures, createEmptyGroups, createMoveFixtures, createPlacementZone, sampleServers } from './lib/fixtures.ts'
 import type { LoadResult } from './lib/load.ts'
 import { generateFleetCli, pin, ROOT, startBaseline, startEcsd, BENCH_SERVER_ENV, type ServerProcess } from './lib/processes.ts'
 import { candidatePlan, fixed, fleetSize, int, machine, table, writeJson } from './lib/report.ts'
@@ -58,6 +58,8 @@ const { values: args } = parseArgs({
 })
 
 const phase: PhaseOptions = { seconds: Number(args.seconds), warmupSeconds: Number(args.warmup), connections: Number(args.connections) }
+/** Hosts of the zone create-into-group places in: room for 32,000 small servers. */
+const CREATE_HOSTS = 500
 const SERVER_CORE = 0
 const LOAD_CORE = 1
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`)
@@ -91,6 +93,7 @@ try {
   await createBenchTenant(database, dataDir)
   const cycles = await createCycleFixtures(database, phase.connections)
   const createGroups = await createEmptyGroups(database, 4000)
+  await createPlacementZone(database, CREATE_HOSTS)
   const moveFixtures = await createMoveFixtures(database, 2048)
   const showIds = await sampleServers(database.db, DEMO.projectId, 1000)
   if (dialect === 'postgres') await sql`analyze`.execute(database.db)
@@ -149,7 +152,7 @@ try {
   let jobs: Awaited<ReturnType<typeof jobFigures>> | undefined
   if (wanted('create')) {
     log('create into group')
-    const created = await createIntoGroup(server, BENCH, createGroups, 'az1', await phaseOf(server, 'create into group'))
+    const created = await createIntoGroup(server, BENCH, createGroups, CREATE_ZONE, await phaseOf(server, 'create into group'))
     results.push({ name: 'create into group', load: created.load })
     jobs = await jobFigures(database.db, BENCH.projectId, created.since)
   }

@@ -78,6 +78,28 @@ export async function createCycleFixtures(database: Database, connections: numbe
   return fixtures
 }
 
+/**
+ * The zone `npm run bench` creates into: empty hosts of its own (64 vCPU, 256 GiB each, 64 small
+ * servers), so that a create phase never fills up however fast it runs — the move fixtures
+ * fill half of the generated fleet — and moves after it still find room in the fleet.
+ */
+export const CREATE_ZONE = 'bench-create'
+
+/** Adds `hosts` empty hosts in `CREATE_ZONE`. */
+export async function createPlacementZone(database: Database, hosts: number): Promise<void> {
+  const now = new Date().toISOString()
+  const rows = Array.from({ length: hosts }, (_, i) => {
+    const id = `${CREATE_ZONE}-${String(i).padStart(4, '0')}`
+    return {
+      id, name: id, az: CREATE_ZONE, vcpus: HOST.vcpus, ram_mb: HOST.ram_mb, cpu_allocation_ratio: 1, ram_allocation_ratio: 1,
+      free_vcpus: HOST.vcpus, free_ram_mb: HOST.ram_mb, state: 'up', enabled: 1, created_at: now, ...NEW_HOST_COLUMNS,
+    }
+  })
+  await database.transaction(async ({ db }) => {
+    for (let i = 0; i < rows.length; i += 500) await db.insertInto('hosts').values(rows.slice(i, i + 500)).execute()
+  })
+}
+
 /** `n` empty anti-affinity groups of the benchmark tenant, for create-into-group. */
 export async function createEmptyGroups(database: Database, n: number): Promise<string[]> {
   const now = new Date().toISOString()
