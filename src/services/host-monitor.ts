@@ -21,6 +21,9 @@ export interface HostMonitorOptions {
 
 /** Servers started per tick, so that one tick stays short whatever fails at once. */
 const EVACUATIONS_PER_TICK = 50
+/** Simulated hosts' heartbeats refreshed per look at most, and per write transaction. */
+const HEARTBEATS_PER_TICK = 5000
+const HEARTBEATS_PER_TRANSACTION = 500
 /** Evacuations started at once. */
 const EVACUATION_PARALLELISM = 8
 /** Moves in flight off one drained host at a time. */
@@ -123,16 +126,23 @@ export class HostMonitor {
     const now = nowIso()
     const stale = new Date(Date.now() - this.options.downAfterMs / 3).toISOString()
     const silenced = [...stopped.hosts]
-    await this.database.transaction(async ({ db }) => {
-      let due = db
-        .selectFrom('hosts')
-        .select('id')
-        .where('agent_seen_at', 'is', null)
-        .where('state', '=', 'up')
-        .where((eb) => eb.or([eb('last_heartbeat_at', 'is', null), eb('last_heartbeat_at', '<', stale)]))
-      if (silenced.length > 0) due = due.where('name', 'not in', silenced)
-      await db.updateTable('hosts').set({ last_heartbeat_at: now }).where('id', 'in', due.limit(5000)).execute()
-    })
+    // Up to 5,000 hosts a look, in transactions of 500: between them the requests waiting for
+    // the database get their turn, instead of waiting for one long write.
+    for (let written = 0; written < HEARTBEATS_PER_TICK && !this.stopped; ) {
+      const refreshed = await this.database.transaction(async ({ db }) => {
+        let due = db
+          .selectFrom('hosts')
+          .select('id')
+          .where('agent_seen_at', 'is', null)
+          .where('state', '=', 'up')
+          .where((eb) => eb.or([eb('last_heartbeat_at', 'is', null), eb('last_heartbeat_at', '<', stale)]))
+        if (silenced.length > 0) due = due.where('name', 'not in', silenced)
+        const result = await db.updateTable('hosts').set({ last_heartbeat_at: now }).where('id', 'in', due.limit(HEARTBEATS_PER_TRANSACTION)).executeTakeFirst()
+        return Number(result.numUpdatedRows)
+      })
+      written += refreshed
+      if (refreshed < HEARTBEATS_PER_TRANSACTION) break
+    }
     const returning = await this.database.db
       .selectFrom('hosts')
       .select(['id', 'name'])
