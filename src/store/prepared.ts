@@ -3,8 +3,10 @@ import type { Dialect } from './database.ts'
 import type { Schema } from './schema.ts'
 
 /**
- * Marks a parameter's place in a query built once: a string no caller sends (NUL bytes are
- * refused at the API's edge, and these are never stored).
+ * Marks a parameter's place when a query is built: the builder gets these strings instead of
+ * values, and the compiled parameters that carry one become the named slots. Values bound later
+ * are never compared with it; only a constant written into a query could collide, and none
+ * starts with a NUL byte.
  */
 const PLACEHOLDER = '\u0000ecsd-parameter:'
 
