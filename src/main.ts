@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { registerAgentCommand } from './cli/agent.ts'
 import { nonNegativeInt } from './cli/arguments.ts'
@@ -24,8 +25,14 @@ function port(value: string): number {
   return n
 }
 
+/** The version of this checkout or installed package, from its package.json. */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
+}
+
 const program = new Command('ecsd')
   .description('A compute control plane serving the Huawei Cloud ECS group (anti-affinity server group) API')
+  .version(packageVersion(), '-V, --version', 'print the version of ecsd')
   .showHelpAfterError()
 
 program
