@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import rateLimit from '@fastify/rate-limit'
+import swagger from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv, type ErrorObject } from 'ajv'
 import addFormats from 'ajv-formats'
@@ -20,6 +21,7 @@ import { serverRoutes } from './api/huawei/servers.ts'
 import type { TlsMaterial } from './config.ts'
 import { apiNotFound, EcsError, invalidParameter } from './domain/errors.ts'
 import type { Services } from './services/index.ts'
+import { VERSION } from './version.ts'
 
 /** Longest path segment routed; ids are at most 64 characters. */
 export const MAX_PATH_PARAMETER_LENGTH = 100
@@ -82,6 +84,15 @@ export function buildApp(services: Services, logger: Logger, tls?: TlsMaterial) 
     }
     checked.errors = null as ErrorObject[] | null
     return checked
+  })
+
+  // Before the routes: it collects each route's schemas as the route is added. The document is
+  // built from the very schemas requests are validated (and answers serialised) with.
+  app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'ecsd', version: VERSION, description: 'Huawei Cloud ECS (groups and servers), OpenStack Compute v2.1 and the operator API of ecsd' },
+    },
   })
 
   app.decorateRequest('rawBody', undefined)
@@ -187,6 +198,8 @@ export function buildApp(services: Services, logger: Logger, tls?: TlsMaterial) 
   app.register(agentRoutes, { services, prefix: '/agent/v1' })
   // For Prometheus scrapers, unauthenticated like most scrape endpoints: it carries counts and
   // latencies by route pattern, no ids and no tenant data.
+  // Unauthenticated, as the routes it describes are no secret.
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   app.get('/metrics', async (_req, reply) => reply.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics()))
   app.register(identityRoutes, { services, prefix: '/v3' })
   app.register(openstackRoutes, { services })

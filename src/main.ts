@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { registerAgentCommand } from './cli/agent.ts'
 import { nonNegativeInt } from './cli/arguments.ts'
@@ -9,6 +8,7 @@ import { registerIdentityCommands } from './cli/identity.ts'
 import { ConfigError, loadConfig, sqliteFile, type Config, type ConfigFlags } from './config.ts'
 import { createLogger, subsystem } from './logger.ts'
 import type { Database } from './store/database.ts'
+import { VERSION } from './version.ts'
 
 // Each command loads what it needs when it runs (the server, the store, the services): a
 // command's start-up, `--help` included, pays only for its own modules.
@@ -25,14 +25,9 @@ function port(value: string): number {
   return n
 }
 
-/** The version of this checkout or installed package, from its package.json. */
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
-}
-
 const program = new Command('ecsd')
   .description('A compute control plane serving the Huawei Cloud ECS group (anti-affinity server group) API')
-  .version(packageVersion(), '-V, --version', 'print the version of ecsd')
+  .version(VERSION, '-V, --version', 'print the version of ecsd')
   .showHelpAfterError()
 
 program

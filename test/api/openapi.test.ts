@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { VERSION } from '../../src/version.ts'
+import { buildTestApp } from '../helper.ts'
+
+interface OpenApiDocument {
+  openapi: string
+  info: { version: string }
+  paths: Record<string, Record<string, { parameters?: Array<{ name: string; in: string }>; requestBody?: unknown; responses?: Record<string, unknown> }>>
+}
+
+test('GET /openapi.json describes the routes from the schemas they validate with, without credentials', async (t) => {
+  const { app } = await buildTestApp(t)
+  const res = await app.inject({ method: 'GET', url: '/openapi.json' })
+  assert.equal(res.statusCode, 200, res.body)
+  const doc = res.json() as OpenApiDocument
+  assert.equal(doc.openapi, '3.1.0')
+  assert.equal(doc.info.version, VERSION)
+  const action = doc.paths['/v1/{project_id}/cloudservers/os-server-groups/{server_group_id}/action']?.post
+  assert.ok(action, 'the add/remove member route is described')
+  assert.deepEqual(action.parameters?.map((p) => `${p.in}:${p.name}`).sort(), ['path:project_id', 'path:server_group_id'])
+  assert.ok(action.requestBody, 'with its body schema')
+  const show = doc.paths['/v1/{project_id}/cloudservers/{server_id}']?.get
+  assert.ok(show?.responses?.['200'], 'show has its answer schema')
+  assert.ok(doc.paths['/v2.1/{project_id}/os-server-groups'] ?? doc.paths['/v2.1/os-server-groups'], 'the OpenStack surface is described')
+  assert.equal(doc.paths['/openapi.json'], undefined, 'the document does not describe itself')
+})
