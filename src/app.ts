@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv, type ErrorObject } from 'ajv'
 import addFormats from 'ajv-formats'
@@ -198,8 +199,9 @@ export function buildApp(services: Services, logger: Logger, tls?: TlsMaterial) 
   app.register(agentRoutes, { services, prefix: '/agent/v1' })
   // For Prometheus scrapers, unauthenticated like most scrape endpoints: it carries counts and
   // latencies by route pattern, no ids and no tenant data.
-  // Unauthenticated, as the routes it describes are no secret.
+  // Unauthenticated, as the routes it describes are no secret: the document and a page to read it.
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { url: '/openapi.json' } })
   app.get('/metrics', async (_req, reply) => reply.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics()))
   app.register(identityRoutes, { services, prefix: '/v3' })
   app.register(openstackRoutes, { services })

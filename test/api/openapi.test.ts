@@ -25,3 +25,18 @@ test('GET /openapi.json describes the routes from the schemas they validate with
   assert.ok(doc.paths['/v2.1/{project_id}/os-server-groups'] ?? doc.paths['/v2.1/os-server-groups'], 'the OpenStack surface is described')
   assert.equal(doc.paths['/openapi.json'], undefined, 'the document does not describe itself')
 })
+
+test('GET /docs serves a page that reads /openapi.json', async (t) => {
+  const { app } = await buildTestApp(t)
+  let res = await app.inject({ method: 'GET', url: '/docs' })
+  for (let hops = 0; res.statusCode >= 300 && res.statusCode < 400 && hops < 3; hops++) {
+    const location = String(res.headers.location)
+    res = await app.inject({ method: 'GET', url: location.startsWith('/') ? location : `/docs/${location.replace(/^\.\//, '')}` })
+  }
+  assert.equal(res.statusCode, 200, res.body.slice(0, 200))
+  assert.match(String(res.headers['content-type']), /text\/html/)
+  assert.match(res.body, /swagger/i)
+  const init = await app.inject({ method: 'GET', url: '/docs/static/swagger-initializer.js' })
+  assert.equal(init.statusCode, 200)
+  assert.match(init.body, /\/openapi\.json/)
+})
