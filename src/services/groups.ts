@@ -7,7 +7,7 @@ import {
 } from '../domain/errors.ts'
 import { validateGroupOptions, type GroupPolicy } from '../domain/group.ts'
 import type { PlacementEngine } from '../placement/engine.ts'
-import { lockForUpdate, type Database, type Dialect } from '../store/database.ts'
+import { lockForUpdate, type Database } from '../store/database.ts'
 import { prepared } from '../store/prepared.ts'
 import type { Schema } from '../store/schema.ts'
 import type { JobRunner } from './jobs.ts'
@@ -69,7 +69,7 @@ export class GroupService {
     options: { spreadFaultDomains?: boolean; maxServerPerHost?: number; userId?: string } = {},
   ): Promise<GroupView> {
     validateGroupOptions(policy, options)
-    return this.deps.database.transaction(async ({ db, dialect }) => {
+    return this.deps.database.transaction(async ({ db }) => {
       await lockProject(db, projectId)
       const { n } = await db
         .selectFrom('server_groups')
@@ -92,12 +92,7 @@ export class GroupService {
     if (limit === undefined && marker === undefined) {
       // The whole list, as the SDK asks for it: two prepared reads, whatever the number of groups.
       const groups = await PROJECT_GROUPS.all(db, { projectId })
-      const members = new Map<string, string[]>()
-      for (const r of await PROJECT_GROUP_MEMBERS.all(db, { projectId })) {
-        const list = members.get(r.group_id)
-        if (list) list.push(r.server_id)
-        else members.set(r.group_id, [r.server_id])
-      }
+      const members = listsByGroup(await PROJECT_GROUP_MEMBERS.all(db, { projectId }), (r) => r.server_id)
       const domains = await faultDomainsOf(db, groups.filter((g) => g.spread_fault_domains === 1).map((g) => g.id))
       return { groups: groups.map((g) => toView(g, members.get(g.id) ?? [], domains.get(g.id) ?? [])), nextMarker: undefined }
     }
@@ -147,8 +142,8 @@ export class GroupService {
    * where they are.
    */
   async delete(projectId: string, groupId: string): Promise<void> {
-    await this.deps.database.transaction(async ({ db, dialect }) => {
-      await findGroup(db, projectId, groupId, dialect)
+    await this.deps.database.transaction(async ({ db }) => {
+      await findGroup(db, projectId, groupId, { lock: true })
       await db.deleteFrom('server_group_members').where('group_id', '=', groupId).execute()
       await db.deleteFrom('server_groups').where('id', '=', groupId).execute()
     })
@@ -166,10 +161,10 @@ export class GroupService {
    */
   async addMember(projectId: string, groupId: string, serverId: string): Promise<void> {
     await this.deps.database.transaction(async (tx) => {
-      const { db, dialect, onCommit } = tx
+      const { db, onCommit } = tx
       // Lock order everywhere: project, group, servers (by id), job. The group lock serialises
       // every membership change of the group, across replicas.
-      const group = await findGroup(db, projectId, groupId, dialect)
+      const group = await findGroup(db, projectId, groupId, { lock: true })
       const server = await MOVING_SERVER_LOCKED.first(db, { serverId, projectId })
       if (!server) throw serverNotFound(serverId)
       if (server.in_recycle_bin === 1) throw serverInRecycleBin(serverId)
@@ -226,8 +221,8 @@ export class GroupService {
    * member of this group changes nothing and succeeds, so a retried request is harmless.
    */
   async removeMember(projectId: string, groupId: string, serverId: string): Promise<void> {
-    await this.deps.database.transaction(async ({ db, dialect }) => {
-      await findGroup(db, projectId, groupId, dialect)
+    await this.deps.database.transaction(async ({ db }) => {
+      await findGroup(db, projectId, groupId, { lock: true })
       const server = await PROJECT_SERVER.first(db, { serverId, projectId })
       if (!server) throw serverNotFound(serverId)
       await DELETE_MEMBERSHIP.run(db, { groupId, serverId })
@@ -237,10 +232,10 @@ export class GroupService {
 
 /**
  * Finds a group of the project or throws the not-found error (another project's id included).
- * Inside a write transaction pass the dialect: the group row is then locked on PostgreSQL.
+ * Inside a write transaction pass `{ lock: true }`: the group row is then locked on PostgreSQL.
  */
-export async function findGroup(db: Kysely<Schema>, projectId: string, groupId: string, lockDialect?: Dialect) {
-  const group = await (lockDialect === undefined ? GROUP : GROUP_LOCKED).first(db, { groupId, projectId })
+export async function findGroup(db: Kysely<Schema>, projectId: string, groupId: string, options: { lock: boolean } = { lock: false }) {
+  const group = await (options.lock ? GROUP_LOCKED : GROUP).first(db, { groupId, projectId })
   if (!group) throw groupNotFound(groupId)
   return group
 }
@@ -294,9 +289,24 @@ export async function lockProject(db: Kysely<Schema>, projectId: string): Promis
   await PROJECT_LOCK.first(db, { projectId })
 }
 
-async function membersOf(db: Kysely<Schema>, groupIds: string[]): Promise<Map<string, string[]>> {
+/**
+ * Rows that name their group, as one list per group in row order (`value` of each); rows of no
+ * group (`group_id` null) are left out.
+ */
+export function listsByGroup<R extends { group_id: string | null }>(rows: readonly R[], value: (row: R) => string | null): Map<string, string[]> {
   const byGroup = new Map<string, string[]>()
-  if (groupIds.length === 0) return byGroup
+  for (const r of rows) {
+    const v = value(r)
+    if (r.group_id === null || v === null) continue
+    const list = byGroup.get(r.group_id)
+    if (list) list.push(v)
+    else byGroup.set(r.group_id, [v])
+  }
+  return byGroup
+}
+
+async function membersOf(db: Kysely<Schema>, groupIds: string[]): Promise<Map<string, string[]>> {
+  if (groupIds.length === 0) return new Map()
   const rows = await db
     .selectFrom('server_group_members')
     .select(['group_id', 'server_id'])
@@ -304,18 +314,12 @@ async function membersOf(db: Kysely<Schema>, groupIds: string[]): Promise<Map<st
     .orderBy('created_at')
     .orderBy('server_id')
     .execute()
-  for (const r of rows) {
-    const list = byGroup.get(r.group_id)
-    if (list) list.push(r.server_id)
-    else byGroup.set(r.group_id, [r.server_id])
-  }
-  return byGroup
+  return listsByGroup(rows, (r) => r.server_id)
 }
 
 /** The distinct fault domains of the members' hosts, sorted, per group. */
 async function faultDomainsOf(db: Kysely<Schema>, groupIds: string[]): Promise<Map<string, string[]>> {
-  const byGroup = new Map<string, string[]>()
-  if (groupIds.length === 0) return byGroup
+  if (groupIds.length === 0) return new Map()
   const rows = await db
     .selectFrom('server_group_members')
     .innerJoin('hosts', 'hosts.id', 'server_group_members.host_id')
@@ -324,12 +328,7 @@ async function faultDomainsOf(db: Kysely<Schema>, groupIds: string[]): Promise<M
     .where('server_group_members.group_id', 'in', groupIds)
     .where('hosts.fault_domain', 'is not', null)
     .execute()
-  for (const r of rows) {
-    if (r.fault_domain === null) continue
-    const list = byGroup.get(r.group_id)
-    if (list) list.push(r.fault_domain)
-    else byGroup.set(r.group_id, [r.fault_domain])
-  }
+  const byGroup = listsByGroup(rows, (r) => r.fault_domain)
   // Sorted here, not by the database: PostgreSQL's collation would order names differently from SQLite's.
   for (const list of byGroup.values()) list.sort()
   return byGroup

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { Schema } from '../store/schema.ts'
-import type { GroupService, GroupView } from './groups.ts'
+import { listsByGroup, type GroupService, type GroupView } from './groups.ts'
 
 /** A group as the OpenStack Compute API shows it: the shared view, its project and every member. */
 export interface NovaGroupView extends GroupView {
@@ -54,8 +54,7 @@ function withMembers(view: GroupView, projectId: string, extra: string[] | undef
 
 /** The unscheduled (ERROR, hostless) servers booted into each group, oldest first. */
 export async function unscheduledMembers(db: Kysely<Schema>, groupIds: string[]): Promise<Map<string, string[]>> {
-  const byGroup = new Map<string, string[]>()
-  if (groupIds.length === 0) return byGroup
+  if (groupIds.length === 0) return new Map()
   const rows = await db
     .selectFrom('unscheduled_servers')
     .select(['id', 'group_id'])
@@ -63,11 +62,5 @@ export async function unscheduledMembers(db: Kysely<Schema>, groupIds: string[])
     .orderBy('created_at')
     .orderBy('launch_index')
     .execute()
-  for (const r of rows) {
-    if (r.group_id === null) continue
-    const list = byGroup.get(r.group_id)
-    if (list) list.push(r.id)
-    else byGroup.set(r.group_id, [r.id])
-  }
-  return byGroup
+  return listsByGroup(rows, (r) => r.id)
 }

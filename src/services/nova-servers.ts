@@ -158,9 +158,9 @@ export class NovaServerService {
   }
 
   private async place(tx: Tx, projectId: string, userId: string, input: NovaCreateInput, reservationId: string): Promise<NovaCreated> {
-    const { db, dialect } = tx
+    const { db } = tx
     await lockProject(db, projectId)
-    const { flavor, count, group } = await this.check(db, dialect, projectId, input)
+    const { flavor, count, group } = await this.check(db, projectId, input)
     let holds = noGroupHolds()
     if (group) holds = await groupHolds(db, group.id)
     const dedicated = input.dedicatedHostId !== undefined || input.tenancy === 'dedicated'
@@ -212,9 +212,9 @@ export class NovaServerService {
    * The request's checks are made again: what was refused before is refused now.
    */
   private async recordUnplaced(tx: Tx, projectId: string, userId: string, input: NovaCreateInput, reservationId: string, why: EcsError): Promise<NovaCreated> {
-    const { db, dialect } = tx
+    const { db } = tx
     await lockProject(db, projectId)
-    const { flavor, count, group } = await this.check(db, dialect, projectId, input)
+    const { flavor, count, group } = await this.check(db, projectId, input)
     const now = nowIso()
     const fault = JSON.stringify({ code: why.code, message: NO_VALID_HOST, created: now, details: why.message })
     const rows = Array.from({ length: count }, (_, i) => ({
@@ -228,7 +228,7 @@ export class NovaServerService {
   }
 
   /** The checks of a create, in Nova's order; returns the flavor, how many to create and the group. */
-  private async check(db: Kysely<Schema>, dialect: Tx['dialect'], projectId: string, input: NovaCreateInput) {
+  private async check(db: Kysely<Schema>, projectId: string, input: NovaCreateInput) {
     const flavor = await db.selectFrom('flavors').selectAll().where('id', '=', input.flavorRef).executeTakeFirst()
     if (!flavor) throw flavorNotFound(input.flavorRef)
     if (flavor.sell_status !== 'normal') throw flavorNotSold(flavor.id, flavor.sell_status)
@@ -257,7 +257,7 @@ export class NovaServerService {
     }
     let group: { id: string } | undefined
     if (input.groupId !== undefined) {
-      const row = await findGroup(db, projectId, input.groupId, dialect).catch((err: unknown) => {
+      const row = await findGroup(db, projectId, input.groupId, { lock: true }).catch((err: unknown) => {
         // Booting into an unknown group is a bad request in Nova, not a missing resource.
         if (err instanceof EcsError && err.code === 'Ecs.0313') throw new EcsError('Ecs.0313', 400, err.message, { status: 400, message: err.nova?.message ?? err.message })
         throw err

@@ -103,7 +103,7 @@ export class ServerService {
 
   private async createInTransaction(projectId: string, input: CreateServersInput): Promise<AcceptedJob> {
     return this.deps.database.transaction(async (tx) => {
-      const { db, dialect } = tx
+      const { db } = tx
       await lockProject(db, projectId)
       if (input.clientToken !== undefined) {
         const previous = await db
@@ -126,7 +126,7 @@ export class ServerService {
       let holds = noGroupHolds()
       if (input.groupId !== undefined) {
         // Every policy: a group created on the OpenStack surface is usable here too.
-        const group = await findGroup(db, projectId, input.groupId, dialect)
+        const group = await findGroup(db, projectId, input.groupId, { lock: true })
         if (flavor.virtualization !== 'kvm') throw serverNotKvm('(new)', flavor.id)
         const limit = this.deps.quotas.maxServerGroupMembers
         if ((await memberCount(db, group.id)) + input.count > limit) throw groupMemberQuota(group.id, limit)

@@ -20,7 +20,7 @@ test('npx ecsd runs the package\'s own command in the checkout: --version, a mig
   const dataDir = tempDir(t)
   await run('npx', ['ecsd', 'migrate', '--data-dir', dataDir], { cwd: ROOT, env: ENV })
   const audit = await run('npx', ['ecsd', 'audit', '--data-dir', dataDir], { cwd: ROOT, env: ENV })
-  assert.match(audit.stdout, /0 violations|no violations/i, audit.stdout)
+  assert.equal(audit.stdout.trim(), 'audit: 0 violations')
 })
 
 test('after npm install -g, ecsd runs from any directory', async (t) => {
