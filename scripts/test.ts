@@ -15,11 +15,13 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const hostsDir = path.join(root, 'test', 'hosts')
 // test/openstack/ drives Debian's openstack CLI: `npm run test:openstack` runs it.
 const openstackDir = path.join(root, 'test', 'openstack')
+// test/browser/ drives Debian's Chromium: `npm run test:browser` runs it.
+const browserDir = path.join(root, 'test', 'browser')
 
 function testFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const full = path.join(dir, name)
-    if (full === hostsDir || full === openstackDir) return []
+    if (full === hostsDir || full === openstackDir || full === browserDir) return []
     if (statSync(full).isDirectory()) return testFiles(full)
     return name.endsWith('.test.ts') ? [path.relative(root, full)] : []
   })

@@ -6,6 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv, type ErrorObject } from 'ajv'
 import addFormats from 'ajv-formats'
 import Fastify, { LogController, type FastifyRequest } from 'fastify'
+import fastJson from 'fast-json-stringify'
 import type { Logger } from 'pino'
 import { adminRoutes } from './api/admin/routes.ts'
 import { agentRoutes } from './api/agent/routes.ts'
@@ -14,12 +15,14 @@ import { handleError } from './api/errors.ts'
 import { identityRoutes } from './api/identity/routes.ts'
 import { openstackRoutes } from './api/openstack/index.ts'
 import { jsonDepthExceeds, MAX_JSON_DEPTH, unstorableText } from './api/json.ts'
+import { huaweiErrors, PlainText, SHARED_RESPONSE_SCHEMAS } from './api/schemas/responses.ts'
 import { groupRoutes } from './api/huawei/groups.ts'
 import { moveRoutes, resizeV11Routes } from './api/huawei/moves.ts'
 import { recycleBinRoutes } from './api/huawei/recycle-bin.ts'
 import { scheduledEventRoutes } from './api/huawei/scheduled-events.ts'
 import { serverRoutes } from './api/huawei/servers.ts'
 import type { TlsMaterial } from './config.ts'
+import { dashboardRoutes } from './dashboard/routes.ts'
 import { apiNotFound, EcsError, invalidParameter } from './domain/errors.ts'
 import type { Services } from './services/index.ts'
 import { VERSION } from './version.ts'
@@ -29,6 +32,21 @@ export const MAX_PATH_PARAMETER_LENGTH = 100
 
 /** Largest accepted request body. */
 export const BODY_LIMIT_BYTES = 1024 * 1024
+
+/**
+ * The routes (`METHOD url` as registered) whose 2xx answers are serialised from their response
+ * schema by fast-json-stringify: the hottest reads, showServer and listServerGroups, which clients
+ * poll and where the compiled serializer is measurably faster (BENCHMARKS.md). Every other answer,
+ * and every error, goes through `JSON.stringify`: a compiled serializer drops the fields its
+ * schema does not name and coerces the values it types otherwise, so elsewhere a response schema
+ * only documents the answer (and is the oracle of test/api/openapi-responses.test.ts) and can
+ * never change what is sent. The two schemas here are kept exact by
+ * test/api/huawei/response-schemas.test.ts.
+ */
+export const COMPILED_SERIALIZER_ROUTES: ReadonlySet<string> = new Set([
+  'GET /v1/:project_id/cloudservers/:server_id',
+  'GET /v1/:project_id/cloudservers/os-server-groups',
+])
 
 /**
  * Builds the HTTP application over wired services; it does not listen. Request flow:
@@ -86,14 +104,23 @@ export function buildApp(services: Services, logger: Logger, tls?: TlsMaterial) 
     checked.errors = null as ErrorObject[] | null
     return checked
   })
+  app.setSerializerCompiler(({ schema, method, url, httpStatus }) =>
+    COMPILED_SERIALIZER_ROUTES.has(`${method} ${url}`) && /^2/.test(httpStatus ?? '')
+      ? fastJson(schema as Parameters<typeof fastJson>[0])
+      : (data: unknown) => JSON.stringify(data),
+  )
+  // The error schemas every route refers to by `$id` (components of the document).
+  for (const schema of SHARED_RESPONSE_SCHEMAS) app.addSchema(schema)
 
   // Before the routes: it collects each route's schemas as the route is added. The document is
-  // built from the very schemas requests are validated (and answers serialised) with.
+  // built from the very schemas requests are validated with, and answers described with.
   app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
       info: { title: 'ecsd', version: VERSION, description: 'Huawei Cloud ECS (groups and servers), OpenStack Compute v2.1 and the operator API of ecsd' },
     },
+    // Shared schemas are components named by their `$id` (`#/components/schemas/HuaweiError`).
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   })
 
   app.decorateRequest('rawBody', undefined)
@@ -196,13 +223,18 @@ export function buildApp(services: Services, logger: Logger, tls?: TlsMaterial) 
     { prefix: '/v3/:project_id' },
   )
   app.register(adminRoutes, { services, prefix: '/admin' })
+  app.register(dashboardRoutes, { services })
   app.register(agentRoutes, { services, prefix: '/agent/v1' })
-  // For Prometheus scrapers, unauthenticated like most scrape endpoints: it carries counts and
-  // latencies by route pattern, no ids and no tenant data.
   // Unauthenticated, as the routes it describes are no secret: the document and a page to read it.
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { url: '/openapi.json' } })
-  app.get('/metrics', async (_req, reply) => reply.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics()))
+  // For Prometheus scrapers, unauthenticated like most scrape endpoints: it carries counts and
+  // latencies by route pattern, no ids and no tenant data. In a plugin, so that it is added
+  // after the document's collector and described there.
+  app.register(async (scrape) => {
+    scrape.get('/metrics', { schema: { response: { 200: PlainText('The metrics, in the Prometheus text format 0.0.4'), ...huaweiErrors } } }, async (_req, reply) =>
+      reply.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics()))
+  })
   app.register(identityRoutes, { services, prefix: '/v3' })
   app.register(openstackRoutes, { services })
 

@@ -1,5 +1,5 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { FaultSpecError, readFaultSpec, type FaultSpec } from './domain/fault.ts'
 
@@ -72,6 +72,10 @@ export interface Config {
   hostDownAfterMs: number
   /** Hosts no agent has reported for heartbeat from inside the process (the simulated fleet). */
   simulatedHeartbeats: boolean
+  /** Events of the event history are kept this many days at most… */
+  eventRetentionDays: number
+  /** …and this many at most (the oldest go first). */
+  eventRetentionMax: number
   /** `ECSD_FAULTS`: faults of the simulated hosts added at start-up (see docs/operations.md). */
   faults: FaultSpec[]
   /**
@@ -110,11 +114,104 @@ export const DEFAULT_QUOTAS: Quotas = {
   maxTotalRAMSize: 1_638_400,
 }
 
-/** Builds the configuration: flags > `ECSD_*` environment > defaults. */
+/**
+ * Every setting ecsd reads, by its environment variable: `loadConfig` and the commands that talk
+ * to a server read only these, and a config file may hold only these.
+ */
+export const SETTING_NAMES = [
+  'ECSD_HOST', 'ECSD_PORT', 'ECSD_DATA_DIR', 'ECSD_DATABASE_URL', 'ECSD_DATABASE_POOL_SIZE', 'ECSD_DEMO', 'ECSD_DEMO_FLEET',
+  'ECSD_DRIVER_LATENCY_MS', 'ECSD_SIMULATED_DISKS', 'ECSD_JOB_LEASE_MS', 'ECSD_JOB_SWEEP_MS', 'ECSD_LOG_LEVEL',
+  'ECSD_MASTER_KEY', 'ECSD_MASTER_KEY_FILE', 'ECSD_TOKEN_TTL_S', 'ECSD_RATE_LIMIT', 'ECSD_RATE_LIMIT_WINDOW_MS',
+  'ECSD_REQUEST_TIMEOUT_MS', 'ECSD_QUOTA_SERVER_GROUPS', 'ECSD_QUOTA_SERVER_GROUP_MEMBERS', 'ECSD_QUOTA_INSTANCES',
+  'ECSD_QUOTA_CORES', 'ECSD_QUOTA_RAM_MB', 'ECSD_PLACEMENT_SCORE', 'ECSD_PLACEMENT_SUBSET_SIZE', 'ECSD_REGION',
+  'ECSD_HOST_DOWN_AFTER_S', 'ECSD_SIMULATED_HEARTBEATS', 'ECSD_FAULTS', 'ECSD_TLS_CERT', 'ECSD_TLS_KEY',
+  'ECSD_EVENT_RETENTION_DAYS', 'ECSD_EVENT_RETENTION_MAX',
+  // Clients of a server: `ecsd hosts … --endpoint`, `ecsd agent`.
+  'ECSD_ENDPOINT', 'ECSD_ACCESS_KEY', 'ECSD_SECRET_KEY', 'ECSD_CA_FILE',
+] as const
+
+/** The environment variable of a setting. */
+export type SettingName = (typeof SETTING_NAMES)[number]
+
+/** Settings as read: text, as the environment has them; absent when not set. */
+export type Settings = Partial<Record<SettingName, string>>
+
+/** The config file read from the working directory when `--config` / `ECSD_CONFIG` names none. */
+export const CONFIG_FILE = 'ecsd.config.json'
+
+/**
+ * The settings of a process: the environment over the config file — `ECSD_CONFIG` (what
+ * `--config` sets), else `ecsd.config.json` in `dir` when there is one. An empty variable means
+ * "not set", as shells and service managers commonly leave them.
+ */
+export function readSettings(rawEnv: NodeJS.ProcessEnv = process.env, dir: string = process.cwd()): Settings {
+  const named = rawEnv.ECSD_CONFIG
+  const file = named !== undefined && named !== '' ? named : CONFIG_FILE
+  const fromFile = file === named || existsSync(path.resolve(dir, file)) ? configFile(file, path.resolve(dir, file)) : {}
+  const fromEnv: Settings = {}
+  for (const name of SETTING_NAMES) {
+    const value = rawEnv[name]
+    if (value !== undefined && value !== '') fromEnv[name] = value
+  }
+  return { ...fromFile, ...fromEnv }
+}
+
+/**
+ * A config file's settings: a JSON object whose keys are settings' environment variables and
+ * whose values are text, numbers or booleans (`ECSD_FAULTS` may be the array itself). A key that
+ * is not a setting is refused, so a misspelt one is not silently ignored.
+ */
+function configFile(shown: string, file: string): Settings {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`config file ${shown}: cannot read it (${(err as Error).message.replace(/, \w+ '.*'$/, '')})`)
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (err) {
+    throw new ConfigError(`config file ${shown} is not valid JSON (${(err as Error).message})`)
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError(`config file ${shown} must be a JSON object of settings, e.g. {"ECSD_PORT": 9000}`)
+  }
+  const known: ReadonlySet<string> = new Set(SETTING_NAMES)
+  const settings: Settings = {}
+  for (const [key, value] of Object.entries(parsed)) {
+    if (!known.has(key)) {
+      const wanted = key.toUpperCase().replace(/^(ECSD_)?/, 'ECSD_')
+      const [near] = SETTING_NAMES.filter((name) => editDistance(name, wanted) <= 2).sort((a, b) => editDistance(a, wanted) - editDistance(b, wanted))
+      throw new ConfigError(`config file ${shown}: unknown setting "${key}"${near === undefined ? '' : ` (did you mean ${near}?)`}; its keys are the ECSD_* environment variables`)
+    }
+    const name = key as SettingName
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
+      if (value !== '') settings[name] = String(value)
+    } else if (name === 'ECSD_FAULTS' && Array.isArray(value)) {
+      settings[name] = JSON.stringify(value)
+    } else {
+      throw new ConfigError(`config file ${shown}: ${key} must be text, a number or a boolean, got ${JSON.stringify(value)}`)
+    }
+  }
+  return settings
+}
+
+/** Levenshtein distance, for the "did you mean" of a misspelt setting. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i]
+    for (let j = 1; j <= b.length; j++) row.push(Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)))
+    previous = row
+  }
+  return previous[b.length]!
+}
+
+/** Builds the configuration: flags > `ECSD_*` environment > config file (`readSettings`) > defaults. */
 export function loadConfig(flags: ConfigFlags = {}, rawEnv: NodeJS.ProcessEnv = process.env): Config {
-  // An empty variable means "not set", as shells and service managers commonly leave them.
-  const env = Object.fromEntries(Object.entries(rawEnv).filter(([, v]) => v !== undefined && v !== ''))
-  const int = (name: string, flag: string | number | undefined, fallback: number, min: number, max: number) => {
+  const env = readSettings(rawEnv)
+  const int = (name: SettingName, flag: string | number | undefined, fallback: number, min: number, max: number) => {
     const raw = flag ?? env[name]
     if (raw === undefined || raw === '') return fallback
     const value = typeof raw === 'number' ? raw : Number(raw)
@@ -131,7 +228,7 @@ export function loadConfig(flags: ConfigFlags = {}, rawEnv: NodeJS.ProcessEnv = 
   if (disks !== 'shared' && disks !== 'local') {
     throw new ConfigError(`ECSD_SIMULATED_DISKS must be "shared" or "local", got "${disks}"`)
   }
-  const bool = (name: string, fallback: boolean) => {
+  const bool = (name: SettingName, fallback: boolean) => {
     const raw = env[name]
     if (raw === undefined) return fallback
     if (raw !== 'true' && raw !== 'false') throw new ConfigError(`${name} must be "true" or "false", got "${raw}"`)
@@ -174,6 +271,8 @@ export function loadConfig(flags: ConfigFlags = {}, rawEnv: NodeJS.ProcessEnv = 
     region: env.ECSD_REGION ?? 'ecsd-1',
     hostDownAfterMs: int('ECSD_HOST_DOWN_AFTER_S', undefined, 30, 1, 86_400) * 1000,
     simulatedHeartbeats: bool('ECSD_SIMULATED_HEARTBEATS', true),
+    eventRetentionDays: int('ECSD_EVENT_RETENTION_DAYS', undefined, 30, 1, 36_500),
+    eventRetentionMax: int('ECSD_EVENT_RETENTION_MAX', undefined, 1_000_000, 1, 1_000_000_000),
     faults: faultsFrom(env.ECSD_FAULTS),
     tls: tlsFiles(flags.tlsCert ?? env.ECSD_TLS_CERT, flags.tlsKey ?? env.ECSD_TLS_KEY),
   }

@@ -42,7 +42,7 @@ function isValidationFailure(err: unknown): err is ValidationFailure {
 }
 
 /** Nova's fault names by HTTP status (`nova/api/openstack/wsgi.py`, `Fault._fault_names`). */
-const NOVA_FAULT_NAMES: Record<number, string> = {
+export const NOVA_FAULT_NAMES: Record<number, string> = {
   400: 'badRequest', 401: 'unauthorized', 403: 'forbidden', 404: 'itemNotFound', 405: 'badMethod',
   406: 'notAcceptable', 409: 'conflictingRequest', 413: 'overLimit', 415: 'badMediaType', 429: 'overLimit',
   501: 'notImplemented', 503: 'serviceUnavailable',

@@ -10,7 +10,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander'
 import { pino } from 'pino'
 import type { FakeHypervisor } from '../agent/fake-hypervisor.ts'
 import type { Hypervisor } from '../agent/hypervisor.ts'
-import { ConfigError } from '../config.ts'
+import { ConfigError, readSettings } from '../config.ts'
 import { createLogger, subsystem } from '../logger.ts'
 import { boundedText, hostName, positiveInt } from './arguments.ts'
 
@@ -71,18 +71,13 @@ export function registerAgentCommand(program: Command): void {
     .option('--ca <file>', 'trust only this PEM CA for an https:// --endpoint (env ECSD_CA_FILE; default: the public roots)')
     .option('--log-level <level>', 'pino log level', logLevel, 'info')
     .addHelpText('after', HELP)
-    .showHelpAfterError(false)
-    .configureOutput({ outputError: (message, write) => write(`ecsd: ${message.replace(/^error: /, '').trimEnd()} (see ecsd agent --help)\n`) })
-    // Usage errors exit 2, as configuration errors do (help itself exits 0).
-    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
     .action(async (flags: AgentFlags) => {
       await runAgentCommand(flags, process.env)
     })
 }
 
 async function runAgentCommand(flags: AgentFlags, rawEnv: NodeJS.ProcessEnv): Promise<void> {
-  // An empty variable means "not set", as loadConfig reads them.
-  const env = Object.fromEntries(Object.entries(rawEnv).filter(([, v]) => v !== undefined && v !== ''))
+  const env = readSettings(rawEnv)
   const endpoint = flags.endpoint ?? env.ECSD_ENDPOINT
   const accessKey = flags.accessKey ?? env.ECSD_ACCESS_KEY
   const secretKey = flags.secretKey ?? env.ECSD_SECRET_KEY

@@ -8,16 +8,18 @@
  * is never held in memory. The generator is deterministic for a given `seed`.
  */
 import { sql } from 'kysely'
-import { loadConfig, sqliteFile, type ConfigFlags } from '../config.ts'
+import { loadConfig, type ConfigFlags } from '../config.ts'
 import { adjustUsage } from '../services/allocations.ts'
 import { DEMO, DEMO_FLAVORS, seedDemo } from '../services/demo.ts'
 import { loadMasterKey, SecretBox } from '../services/identity/secrets.ts'
 import { insertMemberships, type NewMembership } from '../services/membership.ts'
 import { uuidV7 } from '../services/time.ts'
-import { Database } from '../store/database.ts'
+import type { Database } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
 import { NEW_HOST_COLUMNS } from '../store/tables/hosts.ts'
 import { FRESH_SERVER_COLUMNS } from '../store/tables/servers.ts'
+import { openDatabase } from './database.ts'
+import { fields, print, printJson, progressBar } from './output.ts'
 
 /** What to generate. */
 export interface FleetOptions {
@@ -303,74 +305,45 @@ export async function generateFleet(database: Database, options: FleetOptions, o
   return { hosts: hostCount, servers: serversDone, groups: groupCount, members, zones, seconds: (performance.now() - started) / 1000 }
 }
 
-/**
- * A progress bar on a stream: redrawn in place on a terminal, a plain line every 10 % (and at
- * the end) otherwise, so logs of a non-interactive run stay readable.
- */
-export function progressBar(stream: NodeJS.WriteStream, label: string): { update: FleetProgress; done(): void } {
-  const started = performance.now()
-  let lastDecile = -1
-  let lastDraw = 0
-  let drawn = false
-  const line = (done: number, total: number) => {
-    const fraction = total === 0 ? 1 : done / total
-    const seconds = (performance.now() - started) / 1000
-    const rate = seconds > 0 ? done / seconds : 0
-    const eta = rate > 0 ? (total - done) / rate : 0
-    return { fraction, text: `${label} ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} servers  ${Math.round(rate).toLocaleString('en-US')}/s  ${seconds.toFixed(1)} s  ETA ${eta.toFixed(0)} s` }
-  }
-  return {
-    update(done, total) {
-      const { fraction, text } = line(done, total)
-      if (stream.isTTY) {
-        const now = performance.now()
-        if (now - lastDraw < 100 && done < total) return
-        lastDraw = now
-        const width = 30
-        const full = Math.round(fraction * width)
-        stream.write(`\r[${'#'.repeat(full)}${'.'.repeat(width - full)}] ${(fraction * 100).toFixed(0).padStart(3)}% ${text}\x1b[K`)
-        drawn = true
-      } else {
-        const decile = Math.floor(fraction * 10)
-        if (decile === lastDecile) return
-        lastDecile = decile
-        stream.write(`${(fraction * 100).toFixed(0).padStart(3)}% ${text}\n`)
-      }
-    },
-    done() {
-      if (drawn) stream.write('\n')
-    },
-  }
-}
-
 /** The flags of `ecsd fleet generate`. */
-export type FleetGenerateFlags = Pick<ConfigFlags, 'dataDir' | 'database'> & Omit<FleetOptions, never>
+export type FleetGenerateFlags = Pick<ConfigFlags, 'dataDir' | 'database'> & FleetOptions & { json?: boolean }
 
 /**
  * `ecsd fleet generate`: migrates the database, creates the demo tenant if the database has no
- * project yet (as `serve` would), writes the fleet with a progress bar on stderr and prints a
- * summary on stdout. Returns the exit code.
+ * project yet (as `serve` would), writes the fleet with a progress bar on a terminal and prints
+ * a summary.
  */
-export async function fleetGenerate(flags: FleetGenerateFlags): Promise<number> {
+export async function fleetGenerate(flags: FleetGenerateFlags): Promise<void> {
   const config = loadConfig({ dataDir: flags.dataDir, database: flags.database, logLevel: 'warn' })
-  const database = Database.open({ url: config.databaseUrl, sqliteFile: sqliteFile(config), poolSize: 2 })
-  const bar = progressBar(process.stderr, 'fleet')
+  const database = await openDatabase(config, { migrate: true })
+  const bar = progressBar()
+  const started = performance.now()
+  const onProgress: FleetProgress = (done, total) => {
+    const seconds = (performance.now() - started) / 1000
+    const rate = seconds > 0 ? done / seconds : 0
+    const eta = rate > 0 ? (total - done) / rate : 0
+    bar.update(done, total, `fleet ${count(done)}/${count(total)} servers  ${count(Math.round(rate))}/s  ${seconds.toFixed(1)} s  ETA ${eta.toFixed(0)} s`)
+  }
   try {
-    await database.migrate()
     await seedDemo(database, new SecretBox(loadMasterKey({ value: config.masterKey, file: config.masterKeyFile })))
-    const s = await generateFleet(database, flags, bar.update)
-    bar.done()
-    process.stdout.write(
-      `fleet: ${s.hosts.toLocaleString('en-US')} hosts in ${s.zones.join(', ')}, ${s.servers.toLocaleString('en-US')} servers, ` +
-        `${s.groups} groups with ${s.members} members, in ${s.seconds.toFixed(1)} s (${Math.round(s.servers / s.seconds).toLocaleString('en-US')} servers/s)\n`,
-    )
-    return 0
-  } catch (err) {
-    bar.done()
-    if (!(err instanceof FleetError)) throw err
-    process.stderr.write(`ecsd fleet generate: ${err.message}\n`)
-    return 2
+    const s = await generateFleet(database, flags, onProgress)
+    bar.end()
+    if (flags.json) {
+      printJson(s)
+      return
+    }
+    print(fields([
+      ['hosts', `${count(s.hosts)} in ${s.zones.join(', ')}`],
+      ['servers', count(s.servers)],
+      ['groups', `${count(s.groups)} with ${count(s.members)} members`],
+      ['time', `${s.seconds.toFixed(1)} s (${count(Math.round(s.servers / s.seconds))} servers/s)`],
+    ]))
   } finally {
+    bar.end()
     await database.close()
   }
+}
+
+function count(n: number): string {
+  return n.toLocaleString('en-US')
 }

@@ -3,12 +3,12 @@
  * runs, without listening. Loaded only by the commands that act on the database.
  */
 import { detailBody, hostBody } from '../api/admin/hosts.ts'
-import { loadConfig, sqliteFile } from '../config.ts'
+import { loadConfig } from '../config.ts'
 import { apiTime } from '../domain/scheduled-event.ts'
 import { createLogger } from '../logger.ts'
 import { loadMasterKey, SecretBox } from '../services/identity/secrets.ts'
 import { createServices, type Services } from '../services/index.ts'
-import { Database } from '../store/database.ts'
+import { checkMasterKey, openDatabase } from './database.ts'
 import type { AddedHost, ConsoleBody, HostAction, HostBody, HostDetailBody, HostsClient, MaintenanceWindowBody, NewHostBody, PlannedMaintenance, TargetFlags } from './hosts.ts'
 
 /** The services over the database, as a server wires them (migrated, master key checked), without listening or background work. */
@@ -16,12 +16,11 @@ export async function openDatabaseHosts(flags: TargetFlags): Promise<HostsClient
   const config = loadConfig({ dataDir: flags.dataDir, database: flags.database, logLevel: 'error' })
   // Errors of background work (a move's job) go to stderr: stdout is the command's answer.
   const logger = createLogger(config.logLevel, process.stderr)
-  const database = Database.open({ url: config.databaseUrl, sqliteFile: sqliteFile(config), poolSize: config.databasePoolSize })
+  const database = await openDatabase(config, { migrate: true, poolSize: config.databasePoolSize })
   try {
-    await database.migrate()
     const box = new SecretBox(loadMasterKey({ value: config.masterKey, file: config.masterKeyFile }))
     const services = createServices(config, database, logger, box)
-    await services.identity.checkMasterKey()
+    await checkMasterKey(services.identity)
     return new DatabaseHosts(services)
   } catch (err) {
     await database.close()

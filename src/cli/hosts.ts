@@ -6,13 +6,13 @@
  * API's JSON shapes: every command, and its `--json` output, is written once.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { InvalidArgumentError, type Command } from 'commander'
+import type { Command } from 'commander'
 import type { detailBody, hostBody } from '../api/admin/hosts.ts'
 import { EcsdClient, EndpointError } from '../api/client.ts'
-import { ConfigError } from '../config.ts'
-import { EcsError } from '../domain/errors.ts'
+import { ConfigError, readSettings } from '../config.ts'
 import { DRAIN_REASON, DRAINED_REASON } from '../domain/host.ts'
-import { boundedText, hostName, nonNegativeInt, positiveInt } from './arguments.ts'
+import { boundedText, hostName, isoTime, nonNegativeInt, positiveInt } from './arguments.ts'
+import { fields, print, printJson, progressBar, table } from './output.ts'
 
 /** A host as `GET /admin/hosts` lists it. */
 export type HostBody = ReturnType<typeof hostBody>
@@ -161,8 +161,7 @@ export interface TargetFlags {
  * server, and otherwise the database is the one `migrate` would use.
  */
 async function openClient(flags: TargetFlags, rawEnv: NodeJS.ProcessEnv = process.env): Promise<HostsClient> {
-  // An empty variable means "not set", as loadConfig reads them.
-  const env = Object.fromEntries(Object.entries(rawEnv).filter(([, v]) => v !== undefined && v !== ''))
+  const env = readSettings(rawEnv)
   const databaseFlag = flags.dataDir ?? flags.database
   if (flags.endpoint !== undefined && databaseFlag !== undefined) {
     throw new ConfigError('give --endpoint (a running server) or --data-dir/--database (the database itself), not both')
@@ -198,38 +197,6 @@ async function withClient<T>(flags: TargetFlags, fn: (client: HostsClient) => Pr
   }
 }
 
-/**
- * A command's action: a refused operation (a domain error on the database, an error answer of
- * the server) is one line on stderr and exit 1; configuration errors go to main's handler
- * (exit 2), and anything else is a bug shown with its stack.
- */
-function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    try {
-      await fn(...args)
-    } catch (err) {
-      if (!(err instanceof EcsError || err instanceof HostsCommandError)) throw err
-      process.stderr.write(`ecsd: ${err.message}\n`)
-      process.exitCode = 1
-    }
-  }
-}
-
-function print(text: string): void {
-  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)
-}
-
-function printJson(value: unknown): void {
-  print(JSON.stringify(value, null, 2))
-}
-
-/** Left-aligned columns under upper-case headers. */
-function table(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()
-  return [line(headers), ...rows.map(line)].join('\n')
-}
-
 function adminText(h: HostBody): string {
   return h.admin_reason === null ? h.admin_state : `${h.admin_state} (${h.admin_reason})`
 }
@@ -239,13 +206,13 @@ function serversText(h: HostBody): string {
 }
 
 function listText(hosts: HostBody[]): string {
-  if (hosts.length === 0) return '(no hosts)'
   return table(
-    ['NAME', 'AZ', 'FAULT DOMAIN', 'STATE', 'ADMIN STATE', 'VCPU USED/CAP', 'RAM MIB USED/CAP', 'SERVERS'],
+    ['name', 'az', 'fault domain', 'state', 'admin state', 'vcpu used/cap', 'ram mib used/cap', 'servers'],
     hosts.map((h) => [
       h.name, h.availability_zone, h.fault_domain ?? '-', h.state, adminText(h),
       `${h.used.vcpus}/${h.capacity.vcpus}`, `${h.used.ram_mb}/${h.capacity.ram_mb}`, serversText(h),
     ]),
+    '(no hosts)',
   )
 }
 
@@ -254,7 +221,7 @@ function since(at: string | null): string {
 }
 
 function showText(h: HostDetailBody): string {
-  const fields: Array<[string, string]> = [
+  const head = fields([
     ['name', h.name],
     ['id', h.id],
     ['availability zone', h.availability_zone],
@@ -267,15 +234,12 @@ function showText(h: HostDetailBody): string {
     ['vCPU', `${h.used.vcpus} used / ${h.capacity.vcpus} capacity (${h.vcpus} × allocation ratio ${h.cpu_allocation_ratio}), ${h.free_vcpus} free`],
     ['RAM', `${h.used.ram_mb} MiB used / ${h.capacity.ram_mb} MiB capacity (${h.ram_mb} MiB × allocation ratio ${h.ram_allocation_ratio}), ${h.free_ram_mb} MiB free`],
     ['servers', `${h.servers} on it, ${h.moving_out} moving out`],
-  ]
-  const width = Math.max(...fields.map(([k]) => k.length))
-  const head = fields.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')
-  const servers = h.server_list.length === 0
-    ? '(no servers)'
-    : table(
-      ['SERVER ID', 'NAME', 'PROJECT', 'STATUS', 'TASK', 'VCPU', 'RAM MIB', 'MOVING'],
-      h.server_list.map((s) => [s.id, s.name, s.project_id, s.status, s.task_state ?? '-', String(s.vcpus), String(s.ram_mb), s.moving ?? '-']),
-    )
+  ])
+  const servers = table(
+    ['server id', 'name', 'project', 'status', 'task', 'vcpu', 'ram mib', 'moving'],
+    h.server_list.map((s) => [s.id, s.name, s.project_id, s.status, s.task_state ?? '-', String(s.vcpus), String(s.ram_mb), s.moving ?? '-']),
+    '(no servers)',
+  )
   return `${head}\n\n${servers}`
 }
 
@@ -297,41 +261,23 @@ const isDraining = (h: HostBody) => h.admin_state === 'maintenance' && h.admin_r
 const DRAIN_POLL_MS = 250
 
 /**
- * A drain's progress on a stream: a bar redrawn in place on a terminal, otherwise a line each
- * time something changes (servers moved, moving, left, or why they wait).
+ * A drain's progress on stderr: a bar on a terminal, and otherwise a line each time something
+ * changes (servers moved, moving, left, or why they wait), since a drain may wait long.
  */
-function drainProgress(stream: NodeJS.WriteStream, name: string): { update(h: HostBody, blocked: string[]): void; done(): void } {
+function drainProgress(name: string): { update(h: HostBody, blocked: string[]): void; end(): void } {
+  const bar = progressBar({ lines: true })
   let total = 0
-  let last = ''
-  let drawn = false
   return {
     update(h, blocked) {
       const left = h.servers + h.moving_out
       total = Math.max(total, left)
       const moved = total - left
       const waiting = blocked.length === 0 ? '' : ` — waiting: ${blocked[0]}${blocked.length > 1 ? ` (and ${blocked.length - 1} more)` : ''}`
-      const text = isDrained(h)
+      bar.update(moved, total, isDrained(h)
         ? `drain ${name}: done, ${moved}/${total} servers moved off`
-        : `drain ${name}: ${moved}/${total} servers moved off, ${h.moving_out} moving, ${h.servers} to go${waiting}`
-      if (text === last) return
-      last = text
-      if (!stream.isTTY) {
-        stream.write(`${text}\n`)
-        return
-      }
-      const fraction = total === 0 ? 1 : moved / total
-      const width = 30
-      const full = Math.round(fraction * width)
-      const bar = `[${'#'.repeat(full)}${'.'.repeat(width - full)}] ${(fraction * 100).toFixed(0).padStart(3)}% ${text}`
-      // Cut to the terminal's width (0 when the terminal does not say): a wrapped line cannot be redrawn in place.
-      const columns = stream.columns > 0 ? stream.columns : 120
-      stream.write(`\r${bar.slice(0, Math.max(20, columns - 1))}\x1b[K`)
-      drawn = true
+        : `drain ${name}: ${moved}/${total} servers moved off, ${h.moving_out} moving, ${h.servers} to go${waiting}`)
     },
-    done() {
-      if (drawn) stream.write('\n')
-      drawn = false
-    },
+    end: () => bar.end(),
   }
 }
 
@@ -340,7 +286,7 @@ function drainProgress(stream: NodeJS.WriteStream, name: string): { update(h: Ho
  * progress; answers the drained host, or undefined when interrupted (SIGINT, SIGTERM).
  */
 async function waitForDrain(client: HostsClient, name: string, first: HostDetailBody): Promise<HostDetailBody | undefined> {
-  const progress = drainProgress(process.stderr, name)
+  const progress = drainProgress(name)
   const interrupted = new AbortController()
   const interrupt = () => interrupted.abort()
   process.once('SIGINT', interrupt)
@@ -361,19 +307,10 @@ async function waitForDrain(client: HostsClient, name: string, first: HostDetail
     }
     return host
   } finally {
-    progress.done()
+    progress.end()
     process.off('SIGINT', interrupt)
     process.off('SIGTERM', interrupt)
   }
-}
-
-/** An ISO 8601 time with its zone (a bare local time would mean different things on different machines). */
-function isoTime(value: string): string {
-  const ms = Date.parse(value)
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value) || Number.isNaN(ms)) {
-    throw new InvalidArgumentError('not an ISO 8601 time with a zone, e.g. 2026-07-01T22:00:00Z')
-  }
-  return new Date(ms).toISOString()
 }
 
 // The limits of the admin API's request schema (src/api/admin/hosts.ts): the database mode checks
@@ -398,11 +335,6 @@ Where it acts (flags win over the environment):
                                     an https:// server is verified against --ca FILE
                                     (ECSD_CA_FILE), or the public roots without it`
 
-/** Commander's usage errors as one line `ecsd: …` that says where help is. */
-function oneLineUsageErrors(command: string): { outputError(message: string, write: (text: string) => void): void } {
-  return { outputError: (message, write) => write(`ecsd: ${message.replace(/^error: /, '').trimEnd()} (see ${command} --help)\n`) }
-}
-
 /** Adds a hosts subcommand with the options every one of them takes. */
 function hostsCommand(hosts: Command, name: string, description: string): Command {
   return hosts
@@ -416,7 +348,6 @@ function hostsCommand(hosts: Command, name: string, description: string): Comman
     .option('--secret-key <sk>', 'its secret key (env ECSD_SECRET_KEY, the better way: a flag shows in the process list)')
     .option('--ca <file>', 'trust only this PEM CA for an https:// --endpoint (env ECSD_CA_FILE; default: the public roots)')
     .addHelpText('after', TARGET_HELP)
-    .configureOutput(oneLineUsageErrors(`ecsd hosts ${name}`))
 }
 
 /**
@@ -428,25 +359,21 @@ export function registerHostCommands(program: Command): void {
   const hosts = program
     .command('hosts')
     .description('manage compute hosts: capacity, admin state, drains, failures, maintenance')
-    .showHelpAfterError(false)
-    .configureOutput(oneLineUsageErrors('ecsd hosts'))
-    // Usage errors exit 2, as configuration errors do (help itself exits 0).
-    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
 
   hostsCommand(hosts, 'list', 'list hosts: zone, fault domain, power and admin state, vCPU and RAM used of capacity, servers')
-    .action(action(async (flags: TargetFlags) => {
+    .action(async (flags: TargetFlags) => {
       const list = await withClient(flags, (client) => client.list())
       if (flags.json) printJson({ hosts: list })
       else print(listText(list))
-    }))
+    })
 
   hostsCommand(hosts, 'show', 'show one host: its zone, capacity and allocation ratios, used and free, fault domain, power and admin state with reason and time, and its servers')
     .argument('<name>', 'host name')
-    .action(action(async (name: string, flags: TargetFlags) => {
+    .action(async (name: string, flags: TargetFlags) => {
       const host = await withClient(flags, (client) => client.show(name))
       if (flags.json) printJson({ host })
       else print(showText(host))
-    }))
+    })
 
   hostsCommand(hosts, 'add', 'add a host, up and enabled; prints its agent\'s credential, shown only this once')
     .argument('<name>', 'host name (letters, digits, ".", "_", "-")', hostName)
@@ -455,7 +382,7 @@ export function registerHostCommands(program: Command): void {
     .requiredOption('--ram-mb <n>', 'physical RAM in MiB', positiveInt(MAX_RAM_MB))
     .option('--fault-domain <fd>', 'the rack (failure unit) it is in; default: a fault domain of its own', boundedText(MAX_FAULT_DOMAIN_LENGTH))
     .option('--dedicated-to <project>', 'dedicate it to this project (a dedicated host); default: the shared pool', boundedText(MAX_PROJECT_ID_LENGTH))
-    .action(action(async (name: string, flags: TargetFlags & { az: string; vcpus: number; ramMb: number; faultDomain?: string; dedicatedTo?: string }) => {
+    .action(async (name: string, flags: TargetFlags & { az: string; vcpus: number; ramMb: number; faultDomain?: string; dedicatedTo?: string }) => {
       const added = await withClient(flags, (client) =>
         client.add({
           name, availability_zone: flags.az, vcpus: flags.vcpus, ram_mb: flags.ramMb,
@@ -470,21 +397,21 @@ export function registerHostCommands(program: Command): void {
       }
       print(showText(added.host))
       print(`\nAgent credential of ${name} (shown only now; store it safely):\n  AK  ${added.credential.access}\n  SK  ${added.credential.secret}`)
-    }))
+    })
 
   hostsCommand(hosts, 'disable', 'take a host out of placement; its servers stay')
     .argument('<name>', 'host name')
     .option('--reason <text>', 'why, shown with its admin state', boundedText(MAX_REASON_LENGTH))
-    .action(action(async (name: string, flags: TargetFlags & { reason?: string }) => {
+    .action(async (name: string, flags: TargetFlags & { reason?: string }) => {
       const disable = flags.reason === undefined ? {} : { reason: flags.reason }
       printAction(flags, await withClient(flags, (client) => client.act(name, { disable })))
-    }))
+    })
 
   hostsCommand(hosts, 'enable', 'put a host back into placement (also ends a drain or maintenance)')
     .argument('<name>', 'host name')
-    .action(action(async (name: string, flags: TargetFlags) => {
+    .action(async (name: string, flags: TargetFlags) => {
       printAction(flags, await withClient(flags, (client) => client.act(name, { enable: {} })))
-    }))
+    })
 
   hostsCommand(hosts, 'drain', 'move every server off a host, then leave it in maintenance (drained); shows the progress until done')
     .argument('<name>', 'host name')
@@ -496,7 +423,7 @@ follows. On the database (--data-dir/--database) this command does the moving it
 server's host monitor would, so it works with no server running. Interrupted (Ctrl-C, a crash),
 the host stays in drain: run the command again to resume. While no host can take a server, it
 waits (on the database, it says why); add or enable capacity and it goes on.`)
-    .action(action(async (name: string, flags: TargetFlags & { wait: boolean }) => {
+    .action(async (name: string, flags: TargetFlags & { wait: boolean }) => {
       await withClient(flags, async (client) => {
         const started = await client.act(name, { drain: {} })
         const host = flags.wait ? await waitForDrain(client, name, started) : started
@@ -507,7 +434,7 @@ waits (on the database, it says why); add or enable capacity and it goes on.`)
         }
         printAction(flags, host)
       })
-    }))
+    })
 
   hostsCommand(hosts, 'fail', 'declare a host dead now: it goes down and its servers are evacuated')
     .argument('<name>', 'host name')
@@ -515,9 +442,9 @@ waits (on the database, it says why); add or enable capacity and it goes on.`)
 A server's host monitor evacuates the servers (at once against --endpoint; on the database,
 when a server next runs). A simulated host stays down until its heartbeat fault is deleted
 (DELETE /admin/faults/{id}); a real agent's host comes back, fenced, when its agent reports.`)
-    .action(action(async (name: string, flags: TargetFlags) => {
+    .action(async (name: string, flags: TargetFlags) => {
       printAction(flags, await withClient(flags, (client) => client.act(name, { fail: {} })))
-    }))
+    })
 
   hostsCommand(hosts, 'maintenance', 'plan a maintenance window of a host; its servers\' tenants see scheduled events')
     .argument('<name>', 'host name')
@@ -528,7 +455,7 @@ The host leaves placement at once (admin state maintenance, the reason naming th
 each server on it gets a scheduled event its tenant may reschedule or accept within the window;
 at the deadline the servers nobody answered for are moved. Planning the same window again adds
 events only for servers that came onto the host since.`)
-    .action(action(async (name: string, flags: TargetFlags & { notBefore: string; deadline?: string }) => {
+    .action(async (name: string, flags: TargetFlags & { notBefore: string; deadline?: string }) => {
       const window = { not_before: flags.notBefore, ...(flags.deadline === undefined ? {} : { deadline: flags.deadline }) }
       const planned = await withClient(flags, (client) => client.planMaintenance(name, window))
       if (flags.json) {
@@ -537,21 +464,21 @@ events only for servers that came onto the host since.`)
       }
       const m = planned.maintenance
       print(`${stateLine(planned.host)}\nmaintenance window ${m.not_before} to ${m.deadline}: ${m.events} scheduled event${m.events === 1 ? '' : 's'} (${m.created} new)`)
-    }))
+    })
 
   hostsCommand(hosts, 'remove', 'remove an empty host (no servers on it or moving off it, none in the recycle bin from it)')
     .argument('<name>', 'host name')
-    .action(action(async (name: string, flags: TargetFlags) => {
+    .action(async (name: string, flags: TargetFlags) => {
       await withClient(flags, (client) => client.remove(name))
       if (flags.json) printJson({ removed: name })
       else print(`host ${name} removed`)
-    }))
+    })
 
   hostsCommand(hosts, 'console', 'print a server\'s serial console, read through its host\'s agent; --follow keeps printing it as it grows')
     .argument('<server-id>', 'the server')
     .option('--offset <bytes>', 'start at this byte of the console log', nonNegativeInt, 0)
     .option('--follow', 'keep reading every second until interrupted (a server that moves is followed to its new host)')
-    .action(action(async (serverId: string, flags: TargetFlags & { offset: number; follow?: boolean }) => {
+    .action(async (serverId: string, flags: TargetFlags & { offset: number; follow?: boolean }) => {
       await withClient(flags, async (client) => {
         let piece = await client.console(serverId, flags.offset)
         for (;;) {
@@ -568,5 +495,5 @@ events only for servers that came onto the host since.`)
           }
         }
       })
-    }))
+    })
 }

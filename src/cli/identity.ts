@@ -1,32 +1,30 @@
 import type { Command } from 'commander'
-import { loadConfig, sqliteFile, type ConfigFlags } from '../config.ts'
-import type { IdentityService } from '../services/identity/index.ts'
+import { loadConfig, type ConfigFlags } from '../config.ts'
+import type { CredentialInfo, IdentityService } from '../services/identity/index.ts'
+import { checkMasterKey, databaseOptions, openDatabase } from './database.ts'
+import { print, printJson, table } from './output.ts'
 
-type Flags = ConfigFlags & Record<string, unknown>
+type Flags = ConfigFlags & { json?: boolean }
 
 /** Runs `fn` with the identity service over the configured database, migrated, then closes it. */
-async function withIdentity<T>(opts: Flags, fn: (identity: IdentityService) => Promise<T>): Promise<T> {
-  const config = loadConfig({ ...opts, logLevel: 'warn' })
+async function withIdentity<T>(flags: Flags, fn: (identity: IdentityService) => Promise<T>): Promise<T> {
+  const config = loadConfig({ dataDir: flags.dataDir, database: flags.database, logLevel: 'warn' })
   // Loaded when a command runs, not when the command line is parsed.
-  const [{ Database }, { IdentityService }, { loadMasterKey, SecretBox }] = await Promise.all([
-    import('../store/database.ts'), import('../services/identity/index.ts'), import('../services/identity/secrets.ts'),
-  ])
-  const database = Database.open({ url: config.databaseUrl, sqliteFile: sqliteFile(config), poolSize: 2 })
+  const [{ IdentityService }, { loadMasterKey, SecretBox }] = await Promise.all([import('../services/identity/index.ts'), import('../services/identity/secrets.ts')])
+  const database = await openDatabase(config, { migrate: true })
   try {
-    await database.migrate()
     const box = new SecretBox(loadMasterKey({ value: config.masterKey, file: config.masterKeyFile }))
     const identity = new IdentityService(database, box, config.tokenTtlMs)
-    await identity.checkMasterKey()
+    await checkMasterKey(identity)
     return await fn(identity)
   } finally {
     await database.close()
   }
 }
 
-function databaseOptions(cmd: Command): Command {
-  return cmd
-    .option('--data-dir <dir>', 'data directory (env ECSD_DATA_DIR, default ./data)')
-    .option('--database <url>', 'postgres://… (env ECSD_DATABASE_URL)')
+/** An identity command: its database options and `--json`. */
+function identityCommand(parent: Command, name: string, description: string): Command {
+  return databaseOptions(parent.command(name).description(description)).option('--json', 'print the admin API\'s JSON instead of text')
 }
 
 async function readStdin(): Promise<string> {
@@ -35,12 +33,12 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
 }
 
-function table(rows: Array<Record<string, string>>): string {
-  if (rows.length === 0) return '(none)\n'
-  const keys = Object.keys(rows[0]!)
-  const width = (k: string) => Math.max(k.length, ...rows.map((r) => (r[k] ?? '').length))
-  const line = (r: Record<string, string>) => keys.map((k) => (r[k] ?? '').padEnd(width(k))).join('  ').trimEnd()
-  return `${[line(Object.fromEntries(keys.map((k) => [k, k.toUpperCase()]))), ...rows.map(line)].join('\n')}\n`
+/** A credential as the admin API lists it (`GET /admin/projects/{id}/credentials`): never its secret. */
+function credentialBody(c: CredentialInfo) {
+  return {
+    access: c.accessKey, project_id: c.projectId, admin: c.admin, description: c.description,
+    status: c.revokedAt === null ? 'active' : 'revoked', created_at: c.createdAt, ...(c.revokedAt === null ? {} : { revoked_at: c.revokedAt }),
+  }
 }
 
 /**
@@ -50,53 +48,60 @@ function table(rows: Array<Record<string, string>>): string {
  */
 export function registerIdentityCommands(program: Command): void {
   const projects = program.command('projects').description('manage projects (tenants)')
-  databaseOptions(projects.command('create').description('create a project').requiredOption('--name <name>', 'project name'))
-    .action(async (opts: Flags & { name: string }) => {
-      const p = await withIdentity(opts, (identity) => identity.createProject(opts.name))
-      process.stdout.write(`project ${p.id} (${p.name}) created\n`)
+  identityCommand(projects, 'create', 'create a project').requiredOption('--name <name>', 'project name')
+    .action(async (flags: Flags & { name: string }) => {
+      const p = await withIdentity(flags, (identity) => identity.createProject(flags.name))
+      if (flags.json) printJson({ project: { id: p.id, name: p.name, created_at: p.createdAt } })
+      else print(`project ${p.id} (${p.name}) created`)
     })
-  databaseOptions(projects.command('list').description('list projects')).action(async (opts: Flags) => {
-    const list = await withIdentity(opts, (identity) => identity.listProjects())
-    process.stdout.write(table(list.map((p) => ({ id: p.id, name: p.name, created: p.createdAt }))))
+  identityCommand(projects, 'list', 'list projects').action(async (flags: Flags) => {
+    const list = await withIdentity(flags, (identity) => identity.listProjects())
+    if (flags.json) printJson({ projects: list.map((p) => ({ id: p.id, name: p.name, created_at: p.createdAt })) })
+    else print(table(['id', 'name', 'created'], list.map((p) => [p.id, p.name, p.createdAt]), '(no projects)'))
   })
 
   const credentials = program.command('credentials').description('manage AK/SK credentials')
-  databaseOptions(
-    credentials
-      .command('create')
-      .description('issue an AK/SK pair for a project; the SK is shown only now')
-      .requiredOption('--project <id>', 'project id')
-      .option('--admin', 'an operator credential (admin routes)')
-      .option('--description <text>', 'what it is for'),
-  ).action(async (opts: Flags & { project: string; admin?: boolean; description?: string }) => {
-    const c = await withIdentity(opts, (identity) =>
-      identity.createCredential(opts.project, { admin: opts.admin === true, ...(opts.description === undefined ? {} : { description: opts.description }) }),
-    )
-    process.stdout.write(`AK ${c.accessKey}\nSK ${c.secretKey}\nproject ${c.projectId}${c.admin ? ' (admin)' : ''}\nThe secret key is shown only now; store it safely.\n`)
-  })
-  databaseOptions(credentials.command('list').description('list credentials (never their secrets)').option('--project <id>', 'only this project'))
-    .action(async (opts: Flags & { project?: string }) => {
-      const list = await withIdentity(opts, (identity) => identity.listCredentials(opts.project))
-      process.stdout.write(table(list.map((c) => ({ ak: c.accessKey, project: c.projectId, admin: c.admin ? 'yes' : 'no', status: c.revokedAt ? `revoked ${c.revokedAt}` : 'active', description: c.description }))))
+  identityCommand(credentials, 'create', 'issue an AK/SK pair for a project; the SK is shown only now')
+    .requiredOption('--project <id>', 'project id')
+    .option('--admin', 'an operator credential (admin routes)')
+    .option('--description <text>', 'what it is for')
+    .action(async (flags: Flags & { project: string; admin?: boolean; description?: string }) => {
+      const c = await withIdentity(flags, (identity) =>
+        identity.createCredential(flags.project, { admin: flags.admin === true, ...(flags.description === undefined ? {} : { description: flags.description }) }),
+      )
+      if (flags.json) printJson({ credential: { ...credentialBody(c), secret: c.secretKey } })
+      else print(`AK ${c.accessKey}\nSK ${c.secretKey}\nproject ${c.projectId}${c.admin ? ' (admin)' : ''}\nThe secret key is shown only now; store it safely.`)
     })
-  databaseOptions(credentials.command('revoke').description('revoke a credential; every replica refuses it from its next request (PostgreSQL: at most 1 s later)').argument('<access-key>'))
-    .action(async (accessKey: string, opts: Flags) => {
-      await withIdentity(opts, (identity) => identity.revokeCredential(accessKey))
-      process.stdout.write(`credential ${accessKey} revoked\n`)
+  identityCommand(credentials, 'list', 'list credentials (never their secrets)').option('--project <id>', 'only this project')
+    .action(async (flags: Flags & { project?: string }) => {
+      const list = await withIdentity(flags, (identity) => identity.listCredentials(flags.project))
+      if (flags.json) printJson({ credentials: list.map(credentialBody) })
+      else {
+        print(table(
+          ['access key', 'project', 'admin', 'status', 'description'],
+          list.map((c) => [c.accessKey, c.projectId, c.admin ? 'yes' : 'no', c.revokedAt === null ? 'active' : `revoked ${c.revokedAt}`, c.description]),
+          '(no credentials)',
+        ))
+      }
+    })
+  identityCommand(credentials, 'revoke', 'revoke a credential; every replica refuses it from its next request (PostgreSQL: at most 1 s later)')
+    .argument('<access-key>', 'the credential\'s access key')
+    .action(async (accessKey: string, flags: Flags) => {
+      await withIdentity(flags, (identity) => identity.revokeCredential(accessKey))
+      if (flags.json) printJson({ revoked: accessKey })
+      else print(`credential ${accessKey} revoked`)
     })
 
   const users = program.command('users').description('manage users who sign in for tokens (Identity v3)')
-  databaseOptions(
-    users
-      .command('create')
-      .description('create a user; the password is read from standard input unless --password is given')
-      .requiredOption('--project <id>', 'project id')
-      .requiredOption('--name <name>', 'user name')
-      .option('--password <password>', 'the password (visible to other local users in the process list; prefer stdin)')
-      .option('--admin', 'an operator user'),
-  ).action(async (opts: Flags & { project: string; name: string; password?: string; admin?: boolean }) => {
-    const password = opts.password ?? (await readStdin())
-    const u = await withIdentity(opts, (identity) => identity.createUser(opts.project, opts.name, password, opts.admin === true))
-    process.stdout.write(`user ${u.name} (${u.id}) created in project ${u.projectId}\n`)
-  })
+  identityCommand(users, 'create', 'create a user; the password is read from standard input unless --password is given')
+    .requiredOption('--project <id>', 'project id')
+    .requiredOption('--name <name>', 'user name')
+    .option('--password <password>', 'the password (visible to other local users in the process list; prefer stdin)')
+    .option('--admin', 'an operator user')
+    .action(async (flags: Flags & { project: string; name: string; password?: string; admin?: boolean }) => {
+      const password = flags.password ?? (await readStdin())
+      const u = await withIdentity(flags, (identity) => identity.createUser(flags.project, flags.name, password, flags.admin === true))
+      if (flags.json) printJson({ user: { id: u.id, name: u.name, project_id: u.projectId } })
+      else print(`user ${u.name} (${u.id}) created in project ${u.projectId}`)
+    })
 }

@@ -152,13 +152,21 @@ export const instanceQuota = (resource: string, requested: number, used: number,
     { status: 403, message: `Quota exceeded for ${resource}: Requested ${requested}, but already used ${used} of ${limit} ${resource}` },
   )
 
+/**
+ * `Ecs.0319` from placement: no host can take `subject`. The subject and the per-filter funnel
+ * are kept apart from the message, for the event history.
+ */
+export class NoValidHostError extends EcsError {
+  constructor(
+    readonly subject: string,
+    readonly diagnosis: string,
+  ) {
+    super('Ecs.0319', 400, `Insufficient resources for this flavor: no host can take ${subject}. Filter results: ${diagnosis}.`)
+  }
+}
+
 /** Placement found no host; `diagnosis` is the per-filter funnel. */
-export const noValidHost = (what: string, diagnosis: string) =>
-  new EcsError(
-    'Ecs.0319',
-    400,
-    `Insufficient resources for this flavor: no host can take ${what}. Filter results: ${diagnosis}.`,
-  )
+export const noValidHost = (what: string, diagnosis: string) => new NoValidHostError(what, diagnosis)
 
 /** Every attempt to claim capacity lost the race for it to concurrent requests. */
 export const capacityContended = (hostId: string) =>

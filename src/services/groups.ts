@@ -10,6 +10,7 @@ import type { PlacementEngine } from '../placement/engine.ts'
 import { lockForUpdate, type Database } from '../store/database.ts'
 import { prepared } from '../store/prepared.ts'
 import type { Schema } from '../store/schema.ts'
+import { recordEvent, recordRefusal } from './events.ts'
 import type { JobRunner } from './jobs.ts'
 import { describeHolds, groupHolds, heldByGroup, insertMemberships, memberCount, memberGroupOf } from './membership.ts'
 import { MOVING_SERVER_COLUMNS, startMoves } from './moves.ts'
@@ -82,6 +83,7 @@ export class GroupService {
         max_server_per_host: options.maxServerPerHost ?? null, user_id: options.userId ?? null, affinity_host_id: null,
       }
       await db.insertInto('server_groups').values(group).execute()
+      await recordEvent(db, { kind: 'group_created', at: group.created_at, projectId, groupId: group.id, reason: policy })
       return toView(group, [], [])
     })
   }
@@ -144,8 +146,11 @@ export class GroupService {
   async delete(projectId: string, groupId: string): Promise<void> {
     await this.deps.database.transaction(async ({ db }) => {
       await findGroup(db, projectId, groupId, { lock: true })
-      await db.deleteFrom('server_group_members').where('group_id', '=', groupId).execute()
+      const released = await db.deleteFrom('server_group_members').where('group_id', '=', groupId).returning(['server_id', 'host_id']).execute()
       await db.deleteFrom('server_groups').where('id', '=', groupId).execute()
+      const at = nowIso()
+      for (const m of released) await recordEvent(db, { kind: 'member_removed', at, projectId, groupId, serverId: m.server_id, hostId: m.host_id, reason: 'group_deleted' })
+      await recordEvent(db, { kind: 'group_deleted', at, projectId, groupId, detail: released.length === 0 ? null : `${released.length} member${released.length === 1 ? '' : 's'} released` })
     })
   }
 
@@ -160,6 +165,13 @@ export class GroupService {
    * current member again changes nothing.
    */
   async addMember(projectId: string, groupId: string, serverId: string): Promise<void> {
+    await this.addMemberInTransaction(projectId, groupId, serverId).catch(async (err: unknown) => {
+      await recordRefusal(this.deps.database, err, { reason: 'add_member', projectId, serverId, groupId })
+      throw err
+    })
+  }
+
+  private async addMemberInTransaction(projectId: string, groupId: string, serverId: string): Promise<void> {
     await this.deps.database.transaction(async (tx) => {
       const { db, onCommit } = tx
       // Lock order everywhere: project, group, servers (by id), job. The group lock serialises
@@ -184,7 +196,9 @@ export class GroupService {
       const host = await HOST_OF_MEMBER.first(db, { hostId: server.host_id })
       if (!host) throw new Error(`host ${server.host_id} of server ${serverId} does not exist`)
       if (!heldByGroup(holds, host)) {
-        await insertMemberships(db, [{ groupId, serverId, hostId: server.host_id, createdAt: nowIso() }])
+        const now = nowIso()
+        await insertMemberships(db, [{ groupId, serverId, hostId: server.host_id, createdAt: now }])
+        await recordEvent(db, { kind: 'member_added', at: now, projectId, groupId, serverId, hostId: server.host_id, reason: 'add_member' })
         return
       }
       const target = await this.deps.placement.place(db, {
@@ -225,7 +239,8 @@ export class GroupService {
       await findGroup(db, projectId, groupId, { lock: true })
       const server = await PROJECT_SERVER.first(db, { serverId, projectId })
       if (!server) throw serverNotFound(serverId)
-      await DELETE_MEMBERSHIP.run(db, { groupId, serverId })
+      const left = await DELETE_MEMBERSHIP.first(db, { groupId, serverId })
+      if (left) await recordEvent(db, { kind: 'member_removed', at: nowIso(), projectId, groupId, serverId, hostId: left.host_id, reason: 'remove_member' })
     })
   }
 }
@@ -273,7 +288,9 @@ const HOST_OF_MEMBER = prepared((db, p: { hostId: string }) => db.selectFrom('ho
 
 const PROJECT_SERVER = prepared((db, p: { serverId: string; projectId: string }) => db.selectFrom('servers').select('id').where('id', '=', p.serverId).where('project_id', '=', p.projectId))
 
-const DELETE_MEMBERSHIP = prepared((db, p: { groupId: string; serverId: string }) => db.deleteFrom('server_group_members').where('group_id', '=', p.groupId).where('server_id', '=', p.serverId))
+const DELETE_MEMBERSHIP = prepared((db, p: { groupId: string; serverId: string }) =>
+  db.deleteFrom('server_group_members').where('group_id', '=', p.groupId).where('server_id', '=', p.serverId).returning('host_id'),
+)
 
 /**
  * Locks the project row on PostgreSQL, serialising the writes that check a per-project quota

@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import type { HostDriver } from '../compute/driver.ts'
 import { DRAIN_REASON, DRAINED_REASON } from '../domain/host.ts'
 import type { Database } from '../store/database.ts'
+import { recordHostChange } from './events.ts'
 import type { FaultService } from './faults.ts'
 import type { HostService } from './hosts.ts'
 import type { ScheduledEventService } from './scheduled-events.ts'
@@ -181,14 +182,18 @@ export class HostMonitor {
     if (Date.now() - this.startedAt < this.options.downAfterMs) return
     const threshold = new Date(Date.now() - this.options.downAfterMs).toISOString()
     const now = nowIso()
-    const down = await this.database.transaction(({ db }) =>
-      db.updateTable('hosts')
+    const down = await this.database.transaction(async ({ db }) => {
+      const hosts = await db.updateTable('hosts')
         .set({ state: 'down', state_changed_at: now })
         .where('state', '=', 'up')
         .where('last_heartbeat_at', '<', threshold)
-        .returning(['name', 'last_heartbeat_at'])
-        .execute(),
-    )
+        .returning(['id', 'name', 'last_heartbeat_at'])
+        .execute()
+      for (const h of hosts) {
+        await recordHostChange(db, { at: now, hostId: h.id, from: 'up', to: 'down', reason: 'heartbeats_missed', detail: `last heartbeat ${h.last_heartbeat_at ?? 'never'}` })
+      }
+      return hosts
+    })
     for (const h of down) this.logger.warn({ host: h.name, lastHeartbeatAt: h.last_heartbeat_at }, 'host missed its heartbeats: down, evacuating')
   }
 
@@ -278,9 +283,11 @@ export class HostMonitor {
       const left = await db.selectFrom('servers').select('id').where('host_id', '=', host.id).where('in_recycle_bin', '=', 0).where('task_state', 'is', null).orderBy('id').limit(DRAIN_PARALLELISM).execute()
       const busy = await db.selectFrom('servers').select('id').where('host_id', '=', host.id).where('in_recycle_bin', '=', 0).where('task_state', 'is not', null).limit(1).executeTakeFirst()
       if (left.length === 0 && !busy && Number(movingOut.n) === 0) {
-        await this.database.transaction(({ db: tx }) =>
-          tx.updateTable('hosts').set({ admin_reason: DRAINED_REASON, admin_changed_at: nowIso() }).where('id', '=', host.id).where('admin_reason', '=', DRAIN_REASON).execute(),
-        )
+        await this.database.transaction(async ({ db: tx }) => {
+          const now = nowIso()
+          const drained = await tx.updateTable('hosts').set({ admin_reason: DRAINED_REASON, admin_changed_at: now }).where('id', '=', host.id).where('admin_reason', '=', DRAIN_REASON).executeTakeFirst()
+          if (Number(drained.numUpdatedRows) === 1) await recordHostChange(tx, { at: now, hostId: host.id, from: 'draining', to: 'drained', reason: 'drain' })
+        })
         this.logger.info({ host: host.name }, 'host drained')
         continue
       }

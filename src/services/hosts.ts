@@ -4,6 +4,7 @@ import { DRAIN_REASON, type AdminState, type PowerState } from '../domain/host.t
 import { lockForUpdate, type Database } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
 import { NEW_HOST_COLUMNS } from '../store/tables/hosts.ts'
+import { hostAdminLabel, recordHostChange } from './events.ts'
 import type { IdentityService } from './identity/index.ts'
 import { nowIso } from './time.ts'
 
@@ -169,6 +170,10 @@ export class HostService {
           last_heartbeat_at: now,
         })
         .execute()
+      await recordHostChange(db, {
+        at: now, hostId: id, from: null, to: 'up', reason: 'add',
+        detail: `${h.az}${h.faultDomain === undefined ? '' : ` (fault domain ${h.faultDomain})`}, ${h.vcpus} vCPU, ${h.ramMb} MiB${h.dedicatedTo === undefined ? '' : `, dedicated to project ${h.dedicatedTo}`}`,
+      })
       return this.identity.issueHostCredential(db, id)
     })
     this.capacityMayHaveReturned()
@@ -259,13 +264,13 @@ export class HostService {
 
   /** Takes the host out of placement; its servers stay. */
   async disable(name: string, reason: string | undefined): Promise<HostDetail> {
-    await this.setAdminState(name, 'disabled', reason ?? null)
+    await this.setAdminState(name, 'disabled', reason ?? null, 'disable')
     return this.show(name)
   }
 
   /** Puts the host back into placement (also ends a drain or maintenance); stranded servers may come to it. */
   async enable(name: string): Promise<HostDetail> {
-    await this.setAdminState(name, 'enabled', null)
+    await this.setAdminState(name, 'enabled', null, 'enable')
     this.capacityMayHaveReturned()
     return this.show(name)
   }
@@ -277,7 +282,7 @@ export class HostService {
    * the host row. When nothing is left on it, the reason becomes `drained`.
    */
   async drain(name: string): Promise<HostDetail> {
-    await this.setAdminState(name, 'maintenance', DRAIN_REASON)
+    await this.setAdminState(name, 'maintenance', DRAIN_REASON, 'drain')
     return this.show(name)
   }
 
@@ -292,6 +297,7 @@ export class HostService {
       const host = await lockHost(db, dialect, name)
       const now = nowIso()
       if (host.state !== 'down') await db.updateTable('hosts').set({ state: 'down', state_changed_at: now }).where('id', '=', host.id).execute()
+      await recordHostChange(db, { at: now, hostId: host.id, from: host.state, to: 'down', reason: 'fail', detail: 'declared failed by an operator' })
       if (host.agent_seen_at === null) {
         const stopped = await db.selectFrom('faults').select('id').where('host_name', '=', name).where('step', '=', 'heartbeat').executeTakeFirst()
         if (!stopped) {
@@ -324,6 +330,8 @@ export class HostService {
       }
       const moving = await db.selectFrom('moves').select('server_id').where((eb) => eb.or([eb('source_host_id', '=', host.id), eb('target_host_id', '=', host.id)])).executeTakeFirst()
       if (moving) throw hostNotEmpty(name, `server ${moving.server_id} is moving on or off it`)
+      // Before the row goes: the event names the host.
+      await recordHostChange(db, { at: nowIso(), hostId: host.id, from: host.state, to: null, reason: 'remove' })
       await db.deleteFrom('faults').where('host_name', '=', name).execute()
       await db.deleteFrom('hosts').where('id', '=', host.id).execute()
       await this.identity.withdrawHostCredentials(tx, host.id)
@@ -353,6 +361,7 @@ export class HostService {
         })
         .where('id', '=', host.id)
         .execute()
+      await recordHostChange(db, { at: now, hostId: host.id, from: host.state, to: state, reason: state === 'up' ? 'fenced' : 'heartbeat' })
       if (state !== 'fencing') return { state, cameUp: host.state !== 'up' && state === 'up' }
       const keep = await db.selectFrom('servers').select('id').where('host_id', '=', host.id).orderBy('id').execute()
       return { state, cameUp: false, fence: { keep: keep.map((k) => k.id) } }
@@ -361,14 +370,19 @@ export class HostService {
     return answer.fence ? { state: answer.state, fence: answer.fence } : { state: answer.state }
   }
 
-  private async setAdminState(name: string, state: AdminState, reason: string | null): Promise<void> {
+  private async setAdminState(name: string, state: AdminState, reason: string | null, action: string): Promise<void> {
     await this.database.transaction(async ({ db, dialect }) => {
       const host = await lockHost(db, dialect, name)
+      const now = nowIso()
       await db
         .updateTable('hosts')
-        .set({ admin_state: state, enabled: state === 'enabled' ? 1 : 0, admin_reason: reason, admin_changed_at: nowIso() })
+        .set({ admin_state: state, enabled: state === 'enabled' ? 1 : 0, admin_reason: reason, admin_changed_at: now })
         .where('id', '=', host.id)
         .execute()
+      await recordHostChange(db, {
+        at: now, hostId: host.id, from: hostAdminLabel(host.admin_state, host.admin_reason), to: hostAdminLabel(state, reason), reason: action,
+        detail: state === 'disabled' ? reason : null,
+      })
     })
   }
 

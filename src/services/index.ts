@@ -10,6 +10,7 @@ import type { Database } from '../store/database.ts'
 import { AgentDriver } from './agent-driver.ts'
 import { AgentTaskQueue } from './agent-tasks.ts'
 import { ConsoleService } from './consoles.ts'
+import { EventPruner } from './events.ts'
 import { FaultingDriver, FaultService } from './faults.ts'
 import { GroupService } from './groups.ts'
 import { HostMonitor } from './host-monitor.ts'
@@ -84,6 +85,7 @@ export function createServices(
   const jobs = new JobRunner(database, hostDriver, subsystem(logger, 'jobs'), {
     leaseMs: config.jobLeaseMs,
     sweepMs: config.jobSweepMs,
+    events: new EventPruner(database, { days: config.eventRetentionDays, maxRows: config.eventRetentionMax }),
   })
   const deps = { database, placement, quotas: config.quotas }
   const identity = new IdentityService(database, box, config.tokenTtlMs, {

@@ -11,6 +11,7 @@ import { placeholders, prepared } from '../store/prepared.ts'
 import type { Schema } from '../store/schema.ts'
 import type { JobTable } from '../store/tables/jobs.ts'
 import { adjustUsage, release } from './allocations.ts'
+import { recordEvent, recordStateChange, type EventPruner } from './events.ts'
 import { finishMove } from './moves.ts'
 import { newJobId, nowIso } from './time.ts'
 
@@ -57,10 +58,11 @@ const FAILURE_CODE: Record<ServerOperation, string> = {
 
 type SubJob = Pick<JobTable, 'id' | 'parent_id' | 'operation' | 'server_id'>
 
-/** Lease settings of a job runner. */
+/** Lease settings of a job runner, and the event history it keeps within its retention. */
 export interface JobRunnerOptions {
   leaseMs: number
   sweepMs: number
+  events?: EventPruner | undefined
 }
 
 const EXPIRED = '1970-01-01T00:00:00.000Z'
@@ -73,8 +75,8 @@ const PURGE_BATCH = 100
  * RUNNING sub-jobs — leased to this runner — in one transaction and hands the parent job here
  * after commit; the runner asks the host driver to do the work, renewing the lease meanwhile,
  * and then commits the outcome. Every runner also sweeps for sub-jobs whose lease expired (their
- * runner died) and takes them over, so no job stays RUNNING; and for recycle-bin servers whose
- * retention ended, which it deletes. Each completion is conditional on the job still being
+ * runner died) and takes them over, so no job stays RUNNING; for recycle-bin servers whose
+ * retention ended, which it deletes; and, now and then, for events past their retention. Each completion is conditional on the job still being
  * RUNNING and the server still carrying the job's task state (or, for a move, the move still
  * belonging to the job), so a step run twice (a takeover racing a slow owner) changes nothing
  * the second time.
@@ -134,6 +136,9 @@ export class JobRunner {
   private async sweepAll(): Promise<void> {
     await this.sweep()
     await this.purgeExpiredRecycleBin()
+    if (this.stopped || !this.options.events) return
+    const pruned = await this.options.events.pruneIfDue()
+    if (pruned > 0) this.logger.info({ count: pruned }, 'deleted events past their retention')
   }
 
   /**
@@ -325,6 +330,9 @@ async function complete(tx: Tx, runner: JobRunner, sub: SubJob, operation: Serve
     outcome = { status: 'FAIL', reason: `ECS ${serverId} left task "${TASK_STATE_OF[operation][0]}" before the job finished` }
   } else if (failure !== undefined) {
     outcome = { status: 'FAIL', reason: failure.message }
+    const change = { at: now, projectId: server.project_id, serverId, hostId: server.host_id, reason: operation, jobId: sub.parent_id, from: server.status }
+    if (operation === 'create') await recordStateChange(db, { ...change, to: 'ERROR', detail: failure.message })
+    if (operation === 'reboot') await recordStateChange(db, { ...change, to: 'ACTIVE', detail: `the reboot failed: ${failure.message}` })
     await db
       .updateTable('servers')
       .set(operation === 'create'
@@ -335,33 +343,44 @@ async function complete(tx: Tx, runner: JobRunner, sub: SubJob, operation: Serve
       .execute()
   } else {
     outcome = { status: 'SUCCESS', reason: null }
+    const event = { at: now, projectId: server.project_id, serverId, hostId: server.host_id, reason: operation, jobId: sub.parent_id }
+    const change = { ...event, from: server.status }
     switch (operation) {
       case 'create':
         await SERVER_LAUNCHED.run(db, { serverId, now })
+        await recordStateChange(db, { ...change, to: 'ACTIVE' })
         break
       case 'start':
       case 'reboot':
         await db.updateTable('servers')
           .set({ status: 'ACTIVE', task_state: null, power_state: POWER_STATE.RUNNING, updated_at: now })
           .where('id', '=', serverId).execute()
+        await recordStateChange(db, { ...change, to: 'ACTIVE' })
         break
       case 'stop':
         await db.updateTable('servers')
           .set({ status: 'SHUTOFF', task_state: null, power_state: POWER_STATE.SHUTDOWN, updated_at: now })
           .where('id', '=', serverId).execute()
+        await recordStateChange(db, { ...change, to: 'SHUTOFF' })
         break
-      case 'recycle':
-        await moveIntoRecycleBin(db, server, now)
+      case 'recycle': {
+        const groupId = await moveIntoRecycleBin(db, server, now)
+        if (groupId !== null) await recordEvent(db, { ...event, kind: 'member_removed', groupId })
+        await recordStateChange(db, { ...change, to: 'SHUTOFF', force: true, detail: 'moved into the recycle bin' })
         break
+      }
       case 'delete':
-      case 'purge':
-        await db.deleteFrom('server_group_members').where('server_id', '=', serverId).execute()
+      case 'purge': {
+        const left = await db.deleteFrom('server_group_members').where('server_id', '=', serverId).returning('group_id').executeTakeFirst()
+        if (left !== undefined) await recordEvent(db, { ...event, kind: 'member_removed', groupId: left.group_id })
+        await recordStateChange(db, { ...change, to: 'DELETED' })
         await db.deleteFrom('servers').where('id', '=', serverId).execute()
         // Project before host, as a create takes them.
         await adjustUsage(db, server.project_id, { servers: -1, cores: -server.vcpus, ramMb: -server.ram_mb })
         // A binned server's allocation was released when it entered the bin.
         if (server.in_recycle_bin === 0) await release(db, { hostId: server.host_id, vcpus: server.vcpus, ramMb: server.ram_mb })
         break
+      }
       default:
         throw new Error(`no completion for operation ${operation}`)
     }
@@ -386,7 +405,7 @@ const SERVER_COMMAND = prepared((db, p: { serverId: string }) =>
 )
 
 const COMPLETING_SERVER = prepared((db, p: { serverId: string }, dialect) =>
-  lockForUpdate(db.selectFrom('servers').select(['id', 'project_id', 'task_state', 'host_id', 'vcpus', 'ram_mb', 'in_recycle_bin']).where('id', '=', p.serverId), dialect),
+  lockForUpdate(db.selectFrom('servers').select(['id', 'project_id', 'status', 'task_state', 'host_id', 'vcpus', 'ram_mb', 'in_recycle_bin']).where('id', '=', p.serverId), dialect),
 )
 
 const JOB_STATUS_LOCKED = prepared((db, p: { jobId: string }, dialect) => lockForUpdate(db.selectFrom('jobs').select('status').where('id', '=', p.jobId), dialect))
@@ -426,8 +445,8 @@ async function completeMove(tx: Tx, runner: JobRunner, sub: SubJob, operation: S
   if (!move) return { status: 'FAIL', reason: `the move of ECS ${sub.server_id!} this job drove is no longer recorded` }
   const code = FAILURE_CODE[operation]
   const ended = failure === undefined
-    ? await finishMove(tx.db, move, { ok: true })
-    : await finishMove(tx.db, failure instanceof ServerLostOnTarget ? { ...move, on_failure: 'error' } : move, { ok: false, code, reason: failure.message })
+    ? await finishMove(tx.db, move, { ok: true }, sub.parent_id)
+    : await finishMove(tx.db, failure instanceof ServerLostOnTarget ? { ...move, on_failure: 'error' } : move, { ok: false, code, reason: failure.message }, sub.parent_id)
   await releaseQueuedStarts(tx, runner, move.server_id, ended)
   if (failure === undefined) return { status: 'SUCCESS', reason: null }
   const where = ended === 'ERROR' ? 'the ECS is in ERROR on the target host' : 'the ECS is back where it was'
@@ -467,9 +486,10 @@ async function releaseQueuedStarts(tx: Tx, runner: JobRunner, serverId: string, 
 /**
  * A deleted server with the recycle bin on: stopped, out of its group (remembered for a revert),
  * its host allocation given back; it still counts against the project's quotas until it is
- * deleted for good, after the retention the project's policy had when it was binned.
+ * deleted for good, after the retention the project's policy had when it was binned. Returns the
+ * group it left, or null.
  */
-async function moveIntoRecycleBin(db: Kysely<Schema>, server: { id: string; project_id: string; host_id: string; vcpus: number; ram_mb: number }, now: string): Promise<void> {
+async function moveIntoRecycleBin(db: Kysely<Schema>, server: { id: string; project_id: string; host_id: string; vcpus: number; ram_mb: number }, now: string): Promise<string | null> {
   const project = await db.selectFrom('projects').select('recycle_retention_hour').where('id', '=', server.project_id).executeTakeFirstOrThrow()
   const membership = await db.selectFrom('server_group_members').select('group_id').where('server_id', '=', server.id).executeTakeFirst()
   await db.deleteFrom('server_group_members').where('server_id', '=', server.id).execute()
@@ -483,6 +503,7 @@ async function moveIntoRecycleBin(db: Kysely<Schema>, server: { id: string; proj
     })
     .where('id', '=', server.id)
     .execute()
+  return membership?.group_id ?? null
 }
 
 /**

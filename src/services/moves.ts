@@ -8,6 +8,7 @@ import { placeholders, prepared } from '../store/prepared.ts'
 import type { Schema } from '../store/schema.ts'
 import type { MoveTable } from '../store/tables/moves.ts'
 import { adjustUsage, claim, release } from './allocations.ts'
+import { recordEvent, recordStateChange } from './events.ts'
 import { completeParentIfDone, markSubJobDone, recordJob, type JobRunner } from './jobs.ts'
 import { holdBothEnds, insertMemberships, memberGroupOf, returnToSource, type MemberGroup } from './membership.ts'
 import { newTimeOrderedId, nowIso } from './time.ts'
@@ -38,6 +39,8 @@ export interface MovePlan {
   server: MovingServer
   /** The sub-job that drives the move. */
   jobId: string
+  /** The job the request was answered with (the sub-job's parent): its events name it. */
+  parentJobId: string
   reason: MoveReason
   kind: MoveKind
   targetHostId: string
@@ -151,6 +154,10 @@ export async function beginMove(db: Kysely<Schema>, plan: MovePlan): Promise<Mov
     prior: JSON.stringify(prior), final_status: plan.finalStatus, on_failure: plan.onFailure, created_at: now,
   }
   await INSERT_MOVE.run(db, move)
+  const event = { at: now, projectId: server.project_id, serverId: server.id, groupId: move.group_id, reason: plan.reason, jobId: plan.parentJobId }
+  if (plan.joinGroup) await recordEvent(db, { ...event, kind: 'member_added', groupId: plan.joinGroup.id, hostId: target })
+  await recordEvent(db, { ...event, kind: 'move_started', fromHostId: source, toHostId: target })
+  await recordStateChange(db, { ...event, hostId: target, from: server.status, to: plan.statusDuring })
   return move
 }
 
@@ -172,7 +179,7 @@ const INSERT_MOVE = prepared((db, row: MoveTable) =>
 
 const DROP_SOURCE_HOLD = prepared((db, p: { serverId: string }) => db.deleteFrom('group_host_holds').where('server_id', '=', p.serverId).where('kind', '=', 'move-source'))
 
-const POWER_STATE_OF = prepared((db, p: { serverId: string }) => db.selectFrom('servers').select('power_state').where('id', '=', p.serverId))
+const MOVED_SERVER = prepared((db, p: { serverId: string }) => db.selectFrom('servers').select(['project_id', 'status', 'power_state', 'vcpus', 'ram_mb']).where('id', '=', p.serverId))
 
 const SERVER_ARRIVED = prepared((db, p: { serverId: string; status: string; powerState: number; now: string }) =>
   db.updateTable('servers').set({ status: p.status, task_state: null, power_state: p.powerState, fault: null, stranded: null, updated_at: p.now }).where('id', '=', p.serverId),
@@ -182,7 +189,7 @@ const DELETE_MOVE = prepared((db, p: { moveId: string }) => db.deleteFrom('moves
 
 /** A move to start: its plan but the job and the target, and how to choose the target. */
 export interface MoveRequest {
-  plan: Omit<MovePlan, 'jobId' | 'targetHostId'>
+  plan: Omit<MovePlan, 'jobId' | 'parentJobId' | 'targetHostId'>
   /** Chooses the target; called in order, so each sees the claims of the moves before it. */
   target(): Promise<string>
 }
@@ -207,11 +214,11 @@ export async function startMoves(
   for (const m of r.moves) {
     const subJobId = subJobIds.get(m.plan.server.id)!
     const targetHostId = await m.target()
-    const move = await beginMove(tx.db, { ...m.plan, jobId: subJobId, targetHostId })
+    const move = await beginMove(tx.db, { ...m.plan, jobId: subJobId, parentJobId: jobId, targetHostId })
     // Whether the driver has anything to do is known once the target is: a stopped server
     // between hosts with shared disks moves by its records alone.
     if (stoppedStaysStopped(m.plan) && (await runner.movesInstantly(tx.db, m.plan.server.host_id, targetHostId))) {
-      await finishMove(tx.db, move, { ok: true })
+      await finishMove(tx.db, move, { ok: true }, jobId)
       await markSubJobDone(tx.db, subJobId)
       instantly++
     }
@@ -233,17 +240,19 @@ function powerOf(status: string, fallback: number): number {
  * `rollback`: the target gives back its claim and the server, its flavor, its usage and its
  * membership return to the source. Failure with `error`: the server stays on the target in
  * ERROR with the fault, and the source is released. Returns the status the server ends in.
+ * `jobId` is the job the move's events name (the request's).
  */
-export async function finishMove(db: Kysely<Schema>, move: MoveTable, outcome: MoveOutcome): Promise<string> {
+export async function finishMove(db: Kysely<Schema>, move: MoveTable, outcome: MoveOutcome, jobId: string | null): Promise<string> {
   const prior = JSON.parse(move.prior) as MovePrior
   const now = nowIso()
   const serverId = move.server_id
+  const server = await MOVED_SERVER.first(db, { serverId })
+  if (!server) throw new Error(`server ${serverId} of move ${move.id} does not exist`)
+  const event = { at: now, projectId: server.project_id, serverId, groupId: move.group_id, reason: move.reason, jobId }
   let status: string
   if (outcome.ok) {
     await DROP_SOURCE_HOLD.run(db, { serverId })
     await release(db, { hostId: move.source_host_id, vcpus: move.held_vcpus, ramMb: move.held_ram_mb })
-    const server = await POWER_STATE_OF.first(db, { serverId })
-    if (!server) throw new Error(`server ${serverId} of move ${move.id} does not exist`)
     status = move.final_status
     if (prior.inRecycleBin) {
       await db
@@ -255,13 +264,13 @@ export async function finishMove(db: Kysely<Schema>, move: MoveTable, outcome: M
       await SERVER_ARRIVED.run(db, { serverId, status, powerState: powerOf(status, server.power_state), now })
     }
   } else if (move.on_failure === 'rollback' || move.on_failure === 'strand') {
-    const server = await db.selectFrom('servers').select(['project_id', 'vcpus', 'ram_mb']).where('id', '=', serverId).executeTakeFirstOrThrow()
     await release(db, { hostId: move.target_host_id, vcpus: move.claimed_vcpus, ramMb: move.claimed_ram_mb })
     const cores = prior.vcpus - server.vcpus
     const ramMb = prior.ramMb - server.ram_mb
     if (cores !== 0 || ramMb !== 0) await adjustUsage(db, server.project_id, { servers: 0, cores, ramMb })
     if (prior.groupId === null) {
-      await db.deleteFrom('server_group_members').where('server_id', '=', serverId).execute()
+      const left = await db.deleteFrom('server_group_members').where('server_id', '=', serverId).executeTakeFirst()
+      if (Number(left.numDeletedRows) > 0) await recordEvent(db, { ...event, kind: 'member_removed', hostId: move.target_host_id, reason: 'move_failed' })
     } else if (move.source_host_id !== move.target_host_id) {
       await returnToSource(db, serverId, move.source_host_id)
     }
@@ -287,6 +296,15 @@ export async function finishMove(db: Kysely<Schema>, move: MoveTable, outcome: M
       .where('id', '=', serverId)
       .execute()
   }
+  const hostId = outcome.ok || move.on_failure === 'error' ? move.target_host_id : prior.hostId
+  const ends = { fromHostId: move.source_host_id, toHostId: move.target_host_id }
+  if (outcome.ok) await recordEvent(db, { ...event, ...ends, kind: 'moved' })
+  else await recordEvent(db, { ...event, ...ends, kind: 'move_failed', hostId, statusTo: status, detail: outcome.reason })
+  await recordStateChange(db, {
+    ...event, hostId, from: server.status, to: status,
+    // A revert leaves the recycle bin when its move succeeds, whatever the status.
+    ...(outcome.ok && prior.inRecycleBin ? { force: true, detail: 'restored from the recycle bin' } : {}),
+  })
   await DELETE_MOVE.run(db, { moveId: move.id })
   return status
 }

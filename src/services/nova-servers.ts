@@ -11,6 +11,7 @@ import type { Database, Tx } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
 import { FRESH_SERVER_COLUMNS } from '../store/tables/servers.ts'
 import { adjustUsage, claim } from './allocations.ts'
+import { recordEvent, refusalOf } from './events.ts'
 import { findGroup, lockProject } from './groups.ts'
 import { findImage } from './images.ts'
 import { recordJob, TASK_STATE_OF, type JobRunner } from './jobs.ts'
@@ -166,6 +167,7 @@ export class NovaServerService {
     const dedicated = input.dedicatedHostId !== undefined || input.tenancy === 'dedicated'
     const now = nowIso()
     const serverIds: string[] = []
+    const placed: Array<{ serverId: string; hostId: string }> = []
     for (let i = 0; i < count; i++) {
       const id = newTimeOrderedId()
       let host
@@ -193,6 +195,7 @@ export class NovaServerService {
         await insertMemberships(db, [{ groupId: group.id, serverId: id, hostId: host.id, createdAt: now }])
         holdHost(holds, host)
       }
+      placed.push({ serverId: id, hostId: host.id })
       await db.insertInto('nova_servers').values({
         server_id: id, reservation_id: reservationId, launch_index: i, user_id: userId, key_name: input.keyName ?? null,
         security_groups: JSON.stringify(input.securityGroups), description: input.description,
@@ -202,7 +205,12 @@ export class NovaServerService {
       serverIds.push(id)
     }
     await adjustUsage(db, projectId, { servers: count, cores: flavor.vcpus * count, ramMb: flavor.ram_mb * count })
-    await recordJob(tx, this.deps.jobs, { projectId, operation: 'create', work: serverIds })
+    const { jobId } = await recordJob(tx, this.deps.jobs, { projectId, operation: 'create', work: serverIds })
+    for (const p of placed) {
+      const event = { at: now, projectId, serverId: p.serverId, groupId: group?.id, hostId: p.hostId, reason: 'create', jobId }
+      await recordEvent(db, { ...event, kind: 'placed', statusTo: 'BUILD' })
+      if (group) await recordEvent(db, { ...event, kind: 'member_added' })
+    }
     return { reservationId, serverIds, placed: true }
   }
 
@@ -224,6 +232,10 @@ export class NovaServerService {
       description: input.description, metadata: JSON.stringify(input.metadata), fault, created_at: now,
     }))
     await db.insertInto('unscheduled_servers').values(rows).execute()
+    // One refusal for the request; the servers it leaves in ERROR carry its fault.
+    await recordEvent(db, {
+      kind: 'placement_refused', at: now, projectId, serverId: rows.length === 1 ? rows[0]!.id : null, groupId: group?.id, reason: 'create', ...refusalOf(why),
+    })
     return { reservationId, serverIds: rows.map((r) => r.id), placed: false }
   }
 

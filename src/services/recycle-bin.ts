@@ -4,6 +4,7 @@ import { groupMemberQuota, invalidParameter, recycleBinNotEmpty, serverBusy, ser
 import type { PlacementEngine } from '../placement/engine.ts'
 import { lockForUpdate, type Database } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
+import { recordRefusal } from './events.ts'
 import { lockProject } from './groups.ts'
 import { recordJob, TASK_STATE_OF, type JobRunner } from './jobs.ts'
 import { describeHolds, groupHolds, heldByGroup, memberCount, memberGroupOf, noGroupHolds, type MemberGroup } from './membership.ts'
@@ -106,6 +107,13 @@ export class RecycleBinService {
 
   /** `revertRecycleBinServer`: a job that re-places the server and brings it back, stopped. */
   async revert(projectId: string, serverId: string): Promise<AcceptedJob> {
+    return this.revertInTransaction(projectId, serverId).catch(async (err: unknown) => {
+      await recordRefusal(this.deps.database, err, { reason: 'revert', projectId, serverId })
+      throw err
+    })
+  }
+
+  private async revertInTransaction(projectId: string, serverId: string): Promise<AcceptedJob> {
     return this.deps.database.transaction(async (tx) => {
       const { db, dialect } = tx
       const peek = await db.selectFrom('servers').select('bin_group_id').where('id', '=', serverId).where('project_id', '=', projectId).executeTakeFirst()

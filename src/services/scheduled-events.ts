@@ -11,6 +11,7 @@ import {
 import { lockForUpdate, type Database } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
 import type { ScheduledEventTable } from '../store/tables/host-lifecycle.ts'
+import { hostAdminLabel, recordHostChange } from './events.ts'
 import type { ServerMoveService } from './server-moves.ts'
 
 /** A scheduled event as stored; the HTTP edge shapes it into Huawei's `EventResponse`. */
@@ -123,11 +124,16 @@ export class ScheduledEventService {
         if (unfinished) throw maintenanceWindowOpen(hostName, host.admin_reason!)
       }
       const window: MaintenanceWindow = { hostEventId: randomUUID(), notBefore: start, deadline: end }
+      const at = new Date(now).toISOString()
       await db
         .updateTable('hosts')
-        .set({ admin_state: 'maintenance', enabled: 0, admin_reason: maintenanceReason(window), admin_changed_at: new Date(now).toISOString() })
+        .set({ admin_state: 'maintenance', enabled: 0, admin_reason: maintenanceReason(window), admin_changed_at: at })
         .where('id', '=', host.id)
         .execute()
+      await recordHostChange(db, {
+        at, hostId: host.id, from: hostAdminLabel(host.admin_state, host.admin_reason), to: 'maintenance', reason: 'maintenance',
+        detail: `window ${apiTime(start)} to ${apiTime(end)}`,
+      })
       const created = await fillWindow(db, host.id, window)
       return { window, events: created, created }
     })

@@ -12,6 +12,7 @@ import type { PlacementEngine } from '../placement/engine.ts'
 import type { HostCandidate } from '../placement/types.ts'
 import { lockForUpdate, type Database, type Tx } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
+import { recordRefusal, recordStateChange, type RefusalContext } from './events.ts'
 import { lockProject } from './groups.ts'
 import type { JobRunner } from './jobs.ts'
 import { describeHolds, groupHolds, noGroupHolds } from './membership.ts'
@@ -92,7 +93,8 @@ export class ServerMoveService {
   async resize(projectId: string, serverIds: readonly string[], input: ResizeInput, batch: boolean): Promise<AcceptedJob> {
     const ids = [...new Set(serverIds)]
     if (ids.length > MAX_BATCH_RESIZE) throw tooManyServersInBatch(ids.length, MAX_BATCH_RESIZE)
-    return this.inTransaction(input.dryRun, async (tx) => {
+    const refusal = { reason: 'resize', projectId, serverId: ids.length === 1 ? ids[0] : undefined }
+    return this.inTransaction(input.dryRun, refusal, async (tx) => {
       const { db, dialect } = tx
       // Project first: the usage counters change, and a create takes the project before groups.
       await lockProject(db, projectId)
@@ -145,7 +147,7 @@ export class ServerMoveService {
    * target passes every filter; a named host that the group holds is refused with the diagnosis.
    */
   async migrate(projectId: string, serverId: string, dedicatedHostId: string | null): Promise<AcceptedJob> {
-    return this.inTransaction(false, async (tx) => {
+    return this.inTransaction(false, { reason: 'migrate', projectId, serverId }, async (tx) => {
       const { db, dialect } = tx
       const [locked] = await lockServersForMove(db, dialect, projectId, [serverId])
       const { server } = locked!
@@ -171,7 +173,7 @@ export class ServerMoveService {
    * one in ERROR comes back stopped).
    */
   async redeploy(projectId: string, serverId: string): Promise<AcceptedJob> {
-    return this.inTransaction(false, async (tx) => {
+    return this.inTransaction(false, { reason: 'redeploy', projectId, serverId }, async (tx) => {
       const { db, dialect } = tx
       const [locked] = await lockServersForMove(db, dialect, projectId, [serverId])
       const { server } = locked!
@@ -194,7 +196,7 @@ export class ServerMoveService {
     const owner = await this.deps.database.db.selectFrom('servers').select('project_id').where('id', '=', serverId).executeTakeFirst()
     if (!owner) throw serverNotFound(serverId)
     const projectId = owner.project_id
-    return this.inTransaction(false, async (tx) => {
+    return this.inTransaction(false, { reason: input.live ? 'live_migrate' : 'migrate', projectId, serverId }, async (tx) => {
       const { db, dialect } = tx
       const [locked] = await lockServersForMove(db, dialect, projectId, [serverId])
       const { server } = locked!
@@ -248,7 +250,10 @@ export class ServerMoveService {
     } catch (err) {
       if (err instanceof Skip) return 'skipped'
       if (!(err instanceof EcsError) || err.code !== 'Ecs.0319') throw err
-      return this.strand(serverId, finalStatus, err)
+      const stranded = await this.strand(serverId, finalStatus, err)
+      // After the strand, so that a retry refused alike finds its refusal last and adds none.
+      await recordRefusal(this.deps.database, err, { reason: 'evacuate', projectId: owner.project_id, serverId, repeated: true })
+      return stranded
     }
   }
 
@@ -278,6 +283,7 @@ export class ServerMoveService {
       return 'moving'
     } catch (err) {
       if (err instanceof Skip) return 'skipped'
+      await recordRefusal(this.deps.database, err, { reason: 'drain', projectId: owner.project_id, serverId, repeated: true })
       throw err
     }
   }
@@ -285,9 +291,13 @@ export class ServerMoveService {
   /** Marks a server that no host could take as stranded, once (a later failed retry changes nothing). */
   private async strand(serverId: string, finalStatus: ServerStatus, why: EcsError): Promise<'stranded'> {
     await this.deps.database.transaction(async ({ db, dialect }) => {
-      const server = await lockForUpdate(db.selectFrom('servers').select(['stranded', 'task_state']).where('id', '=', serverId), dialect).executeTakeFirst()
+      const server = await lockForUpdate(db.selectFrom('servers').select(['project_id', 'host_id', 'status', 'stranded', 'task_state']).where('id', '=', serverId), dialect).executeTakeFirst()
       if (!server || server.stranded !== null || server.task_state !== null) return
       const now = nowIso()
+      await recordStateChange(db, {
+        at: now, projectId: server.project_id, serverId, hostId: server.host_id, reason: 'evacuate', from: server.status, to: 'ERROR',
+        detail: 'stranded: no host can take it; placed again when capacity returns',
+      })
       await db
         .updateTable('servers')
         .set({
@@ -300,8 +310,11 @@ export class ServerMoveService {
     return 'stranded'
   }
 
-  /** Runs `fn` in a write transaction; a dry run stops at the end and rolls everything back. */
-  private async inTransaction(dryRun: boolean, fn: (tx: Tx) => Promise<AcceptedJob>): Promise<AcceptedJob> {
+  /**
+   * Runs `fn` in a write transaction; a dry run stops at the end and rolls everything back. A
+   * refused placement (of a real request) is recorded as `refusal` says.
+   */
+  private async inTransaction(dryRun: boolean, refusal: RefusalContext, fn: (tx: Tx) => Promise<AcceptedJob>): Promise<AcceptedJob> {
     try {
       return await this.deps.database.transaction(async (tx) => {
         const accepted = await fn(tx)
@@ -310,6 +323,7 @@ export class ServerMoveService {
       })
     } catch (err) {
       if (err instanceof DryRunPassed) return { jobId: '', serverIds: [] }
+      if (!dryRun) await recordRefusal(this.deps.database, err, refusal)
       throw err
     }
   }

@@ -13,6 +13,7 @@ import { placeholders, prepared } from '../store/prepared.ts'
 import type { Schema } from '../store/schema.ts'
 import { FRESH_SERVER_COLUMNS } from '../store/tables/servers.ts'
 import { adjustUsage, claim } from './allocations.ts'
+import { recordEvent, recordRefusal, recordStateChange } from './events.ts'
 import { findGroup, lockProject } from './groups.ts'
 import { recordJob, TASK_STATE_OF, type JobRunner } from './jobs.ts'
 import { groupHolds, holdHost, insertMemberships, memberCount, noGroupHolds } from './membership.ts'
@@ -97,6 +98,8 @@ export class ServerService {
       return await this.createInTransaction(projectId, input)
     } catch (err) {
       if (err instanceof DryRunPassed) return { jobId: '', serverIds: [] }
+      // A dry run is a question, not a request: its refusal is only the answer.
+      if (!input.dryRun) await recordRefusal(this.deps.database, err, { reason: 'create', projectId, groupId: input.groupId })
       throw err
     }
   }
@@ -135,6 +138,7 @@ export class ServerService {
 
       const now = nowIso()
       const serverIds: string[] = []
+      const placed: Array<{ serverId: string; hostId: string }> = []
       for (let i = 0; i < input.count; i++) {
         const id = newTimeOrderedId()
         const host = await this.deps.placement.place(db, {
@@ -158,11 +162,17 @@ export class ServerService {
           holdHost(holds, host)
         }
         serverIds.push(id)
+        placed.push({ serverId: id, hostId: host.id })
       }
       // The project row is already locked (lockProject), so the counters move under the same lock.
       await adjustUsage(db, projectId, { servers: input.count, cores: flavor.vcpus * input.count, ramMb: flavor.ram_mb * input.count })
       if (input.dryRun) throw new DryRunPassed()
       const { jobId } = await recordJob(tx, this.deps.jobs, { projectId, operation: 'create', work: serverIds, clientToken: input.clientToken })
+      for (const p of placed) {
+        const event = { at: now, projectId, serverId: p.serverId, groupId: input.groupId, hostId: p.hostId, reason: 'create', jobId }
+        await recordEvent(db, { ...event, kind: 'placed', statusTo: 'BUILD' })
+        if (input.groupId !== undefined) await recordEvent(db, { ...event, kind: 'member_added' })
+      }
       return { jobId, serverIds }
     })
   }
@@ -229,7 +239,7 @@ export class ServerService {
     return this.deps.database.transaction(async (tx) => {
       const { db, dialect } = tx
       const rows = await lockForUpdate(
-        db.selectFrom('servers').select(['id', 'status', 'task_state', 'in_recycle_bin', 'created_at']).where('project_id', '=', projectId).where('id', 'in', serverIds).orderBy('id'),
+        db.selectFrom('servers').select(['id', 'status', 'task_state', 'in_recycle_bin', 'created_at', 'host_id']).where('project_id', '=', projectId).where('id', 'in', serverIds).orderBy('id'),
         dialect,
       ).execute()
       const byId = new Map(rows.map((r) => [r.id, r]))
@@ -288,6 +298,13 @@ export class ServerService {
         projectId, operation, work, queued, alreadyDone,
         ...(recycled.size > 0 ? { operationOf: (id: string): ServerOperation => (recycled.has(id) ? 'recycle' : operation) } : {}),
       })
+      if (operation === 'reboot') {
+        const to = rebootType === 'HARD' ? 'HARD_REBOOT' : 'REBOOT'
+        for (const id of work) {
+          const s = byId.get(id)!
+          await recordStateChange(db, { at: now, projectId, serverId: id, hostId: s.host_id, reason: 'reboot', jobId, from: s.status, to })
+        }
+      }
       return { jobId, serverIds }
     })
   }

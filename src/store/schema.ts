@@ -1,4 +1,5 @@
 import type { CredentialTable } from './tables/credentials.ts'
+import type { EventTable } from './tables/events.ts'
 import type { FlavorTable } from './tables/flavors.ts'
 import type { AgentTaskTable, FaultTable, HostCredentialTable, ScheduledEventTable } from './tables/host-lifecycle.ts'
 import type { HostTable } from './tables/hosts.ts'
@@ -34,4 +35,5 @@ export interface Schema {
   server_interfaces: ServerInterfaceTable
   keypairs: KeypairTable
   unscheduled_servers: UnscheduledServerTable
+  events: EventTable
 }

@@ -26,6 +26,26 @@ test('GET /openapi.json describes the routes from the schemas they validate with
   assert.equal(doc.paths['/openapi.json'], undefined, 'the document does not describe itself')
 })
 
+test('every operation documents its success answer; errors are shared components', async (t) => {
+  const { app } = await buildTestApp(t)
+  const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json() as OpenApiDocument & { components: { schemas: Record<string, unknown> } }
+  for (const [path, item] of Object.entries(doc.paths)) {
+    for (const [method, operation] of Object.entries(item)) {
+      const responses = operation.responses as Record<string, { description: string; content?: unknown }>
+      const success = Object.keys(responses).filter((status) => /^[23]\d\d$/.test(status))
+      assert.ok(success.length > 0, `${method.toUpperCase()} ${path} documents a success status`)
+      // A route without a response schema gets swagger's placeholder: no content, "Default Response".
+      for (const status of success) {
+        const answer = responses[status]!
+        assert.ok(answer.content !== undefined || answer.description !== 'Default Response', `${method.toUpperCase()} ${path} ${status} has a response schema`)
+      }
+    }
+  }
+  assert.deepEqual(Object.keys(doc.components.schemas).sort(), ['HuaweiError', 'IdentityError', 'NovaFault'])
+  const show = doc.paths['/v2.1/servers/{server_id}']?.get?.responses as Record<string, { content: Record<string, { schema: unknown }> }>
+  assert.deepEqual(show['4XX']?.content['application/json']?.schema, { $ref: '#/components/schemas/NovaFault' })
+})
+
 test('GET /docs serves a page that reads /openapi.json', async (t) => {
   const { app } = await buildTestApp(t)
   let res = await app.inject({ method: 'GET', url: '/docs' })

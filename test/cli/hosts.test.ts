@@ -1,24 +1,13 @@
 import assert from 'node:assert/strict'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import path from 'node:path'
 import { describe, test, type TestContext } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import type { HostBody, HostDetailBody, PlannedMaintenance } from '../../src/cli/hosts.ts'
 import { apiTime } from '../../src/domain/scheduled-event.ts'
 import { DEMO } from '../../src/services/demo.ts'
 import { createBody, TEST_MASTER_KEY, tempDir } from '../helper.ts'
 import { createTestDatabase } from '../postgres.ts'
 import { demoPath, httpCall, httpWaitForJob, startEcsd, type EcsdProcess } from '../process.ts'
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
-
-/** What a finished CLI process did. */
-interface Run {
-  code: number | null
-  signal: NodeJS.Signals | null
-  stdout: string
-  stderr: string
-}
+import { assertOk, assertOneLineError, cliEnv, json, ROOT, type Run } from './cli.ts'
 
 /** A running `ecsd …` CLI process. */
 interface Cli {
@@ -27,11 +16,6 @@ interface Cli {
   exited: Promise<Run>
   /** Resolves once stderr matches `pattern`; rejects if the process exits first. */
   waitForStderr(pattern: RegExp): Promise<void>
-}
-
-/** The environment minus the developer's ECSD_* settings, plus `env`. */
-function cliEnv(env: Record<string, string>): NodeJS.ProcessEnv {
-  return { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ECSD_'))), ...env }
 }
 
 /** Starts `ecsd ARGS` as `npm run ecsd` does; killed when the test ends if still running. */
@@ -69,26 +53,6 @@ function startCli(t: TestContext, args: string[], env: Record<string, string> = 
 /** Runs `ecsd hosts ARGS` to the end. */
 function hosts(t: TestContext, args: string[], env: Record<string, string> = {}): Promise<Run> {
   return startCli(t, ['hosts', ...args], env).exited
-}
-
-function assertOk(run: Run): void {
-  assert.equal(run.code, 0, `exit ${run.code ?? run.signal}; stderr:\n${run.stderr}`)
-}
-
-/** A JSON answer of a command that succeeded. */
-function json<T>(run: Run): T {
-  assertOk(run)
-  return JSON.parse(run.stdout) as T
-}
-
-/** A failure: nothing on stdout, exactly one line `ecsd: …` on stderr, the exit code. */
-function assertOneLineError(run: Run, code: number, message: RegExp): void {
-  assert.equal(run.code, code, `exit ${run.code ?? run.signal}; stdout:\n${run.stdout}\nstderr:\n${run.stderr}`)
-  assert.equal(run.stdout, '')
-  const lines = run.stderr.split('\n').filter((l) => l !== '')
-  assert.equal(lines.length, 1, `one line, got:\n${run.stderr}`)
-  assert.match(lines[0]!, /^ecsd: /)
-  assert.match(lines[0]!, message)
 }
 
 /** Creates `count` servers of 2 vCPU / 4 GiB in `az` through the API, as the demo tenant; answers their ids. */

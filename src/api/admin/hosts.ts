@@ -5,6 +5,8 @@ import { HOST_NAME_PATTERN } from '../../domain/host.ts'
 import { apiTime, parseApiTime } from '../../domain/scheduled-event.ts'
 import type { HostDetail, HostServer, HostView } from '../../services/hosts.ts'
 import type { Services } from '../../services/index.ts'
+import { AddHostResponse, HostActionResponse, HostResponse, ListHostsResponse } from '../schemas/admin-responses.ts'
+import { huaweiErrors, NoContent } from '../schemas/responses.ts'
 
 const HostParams = Type.Object({ host_name: Type.String({ minLength: 1, maxLength: 255 }) }, { additionalProperties: false })
 const Reason = Type.String({ minLength: 1, maxLength: 255 })
@@ -100,11 +102,11 @@ export function detailBody(h: HostDetail) {
 export const hostAdminRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const { hosts } = services
 
-  app.get('/hosts', async () => ({ hosts: (await hosts.list()).map(hostBody) }))
+  app.get('/hosts', { schema: { response: { 200: ListHostsResponse, ...huaweiErrors } } }, async () => ({ hosts: (await hosts.list()).map(hostBody) }))
 
-  app.get('/hosts/:host_name', { schema: { params: HostParams } }, async (req) => ({ host: detailBody(await hosts.show(req.params.host_name)) }))
+  app.get('/hosts/:host_name', { schema: { params: HostParams, response: { 200: HostResponse, ...huaweiErrors } } }, async (req) => ({ host: detailBody(await hosts.show(req.params.host_name)) }))
 
-  app.post('/hosts', { schema: { body: AddHost } }, async (req, reply) => {
+  app.post('/hosts', { schema: { body: AddHost, response: { 201: AddHostResponse, ...huaweiErrors } } }, async (req, reply) => {
     const h = req.body.host
     const { host, credential } = await hosts.add({
       name: h.name, az: h.availability_zone, vcpus: h.vcpus, ramMb: h.ram_mb, faultDomain: h.fault_domain, dedicatedTo: h.dedicated_to,
@@ -114,11 +116,11 @@ export const hostAdminRoutes: FastifyPluginAsyncTypebox<{ services: Services }> 
     return reply.code(201).header('cache-control', 'no-store').send({ host: detailBody(host), credential: { access: credential.accessKey, secret: credential.secretKey } })
   })
 
-  app.put('/hosts/:host_name', { schema: { params: HostParams, body: UpdateHost } }, async (req) => ({
+  app.put('/hosts/:host_name', { schema: { params: HostParams, body: UpdateHost, response: { 200: HostResponse, ...huaweiErrors } } }, async (req) => ({
     host: detailBody(await hosts.update(req.params.host_name, { dedicatedTo: req.body.host.dedicated_to, faultDomain: req.body.host.fault_domain })),
   }))
 
-  app.post('/hosts/:host_name/action', { schema: { params: HostParams, body: HostAction } }, async (req) => {
+  app.post('/hosts/:host_name/action', { schema: { params: HostParams, body: HostAction, response: { 200: HostActionResponse, ...huaweiErrors } } }, async (req) => {
     const name = req.params.host_name
     const b = req.body
     if (b.maintenance) {
@@ -139,7 +141,7 @@ export const hostAdminRoutes: FastifyPluginAsyncTypebox<{ services: Services }> 
     return { host: detailBody(host) }
   })
 
-  app.delete('/hosts/:host_name', { schema: { params: HostParams } }, async (req, reply) => {
+  app.delete('/hosts/:host_name', { schema: { params: HostParams, response: { 204: NoContent('Removed'), ...huaweiErrors } } }, async (req, reply) => {
     await hosts.remove(req.params.host_name)
     return reply.code(204).send()
   })

@@ -8,6 +8,11 @@ import { IdentityError, type CredentialInfo } from '../../services/identity/inde
 import type { Services } from '../../services/index.ts'
 import { authenticate } from '../auth/authenticate.ts'
 import { unstorableText } from '../json.ts'
+import {
+  AuditResponse, ConsoleAnswer, CredentialResponse, FaultResponse, ListCredentialsResponse, ListFaultsResponse, ListProjectsResponse, ProjectResponse, UserResponse,
+} from '../schemas/admin-responses.ts'
+import { huaweiErrors, JobAccepted, NoContent } from '../schemas/responses.ts'
+import { eventAdminRoutes } from './events.ts'
 import { hostAdminRoutes } from './hosts.ts'
 
 const ProjectParams = Type.Object({ project_id: Type.String({ maxLength: 64 }) }, { additionalProperties: false })
@@ -114,15 +119,16 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
   })
 
   /** Every invariant checked against the database; 200 with the list (empty when all hold). */
-  app.get('/audit', async () => ({ violations: await audit(services.database.db) }))
+  app.get('/audit', { schema: { response: { 200: AuditResponse, ...huaweiErrors } } }, async () => ({ violations: await audit(services.database.db) }))
 
   await app.register(hostAdminRoutes, { services })
+  await app.register(eventAdminRoutes, { services })
 
   /**
    * An operator's migration of any server: `live` keeps it running (it must be ACTIVE); `host`
    * names the target, which still passes every placement filter. Answers the job.
    */
-  app.post('/servers/:server_id/migrate', { schema: { params: ServerParams, body: OperatorMigrate } }, async (req) => {
+  app.post('/servers/:server_id/migrate', { schema: { params: ServerParams, body: OperatorMigrate, response: { 200: JobAccepted, ...huaweiErrors } } }, async (req) => {
     const { live, host } = req.body.migrate
     const accepted = await services.moves.operatorMigrate(req.params.server_id, { live: live ?? false, hostName: host })
     return { job_id: accepted.jobId }
@@ -141,7 +147,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
    * read starts; with `follow=true`, the log as plain text, streamed as it grows until the
    * client hangs up (`X-Console-Offset` says where it starts).
    */
-  app.get('/servers/:server_id/console', { schema: { params: ServerParams, querystring: ConsoleQuery } }, async (req, reply) => {
+  app.get('/servers/:server_id/console', { schema: { params: ServerParams, querystring: ConsoleQuery, response: { 200: ConsoleAnswer, ...huaweiErrors } } }, async (req, reply) => {
     const { server_id: serverId } = req.params
     const first = await services.consoles.read(serverId, req.query.offset ?? 0)
     if (req.query.follow !== true) {
@@ -188,32 +194,32 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
   })
 
   /** The injected faults of the simulated hosts, oldest first. */
-  app.get('/faults', async () => ({ faults: (await services.faults.list()).map(faultBody) }))
+  app.get('/faults', { schema: { response: { 200: ListFaultsResponse, ...huaweiErrors } } }, async () => ({ faults: (await services.faults.list()).map(faultBody) }))
 
   /** Injects a fault: the matching steps of every replica fail or stall from within a second on. */
-  app.post('/faults', { schema: { body: CreateFault } }, async (req, reply) => {
+  app.post('/faults', { schema: { body: CreateFault, response: { 201: FaultResponse, ...huaweiErrors } } }, async (req, reply) => {
     const fault = await services.faults.add(req.body.fault)
     return reply.code(201).send({ fault: faultBody(fault) })
   })
 
   /** Removes a fault; the steps it stalls go ahead. */
-  app.delete('/faults/:fault_id', { schema: { params: FaultParams } }, async (req, reply) => {
+  app.delete('/faults/:fault_id', { schema: { params: FaultParams, response: { 204: NoContent('Removed'), ...huaweiErrors } } }, async (req, reply) => {
     await services.faults.remove(req.params.fault_id)
     return reply.code(204).send()
   })
 
-  app.get('/projects', async () => ({ projects: (await identity.listProjects()).map((p) => ({ id: p.id, name: p.name, created_at: p.createdAt })) }))
+  app.get('/projects', { schema: { response: { 200: ListProjectsResponse, ...huaweiErrors } } }, async () => ({ projects: (await identity.listProjects()).map((p) => ({ id: p.id, name: p.name, created_at: p.createdAt })) }))
 
-  app.post('/projects', { schema: { body: CreateProject } }, async (req, reply) => {
+  app.post('/projects', { schema: { body: CreateProject, response: { 201: ProjectResponse, ...huaweiErrors } } }, async (req, reply) => {
     const p = await identity.createProject(req.body.project.name).catch(fromIdentityError)
     return reply.code(201).send({ project: { id: p.id, name: p.name, created_at: p.createdAt } })
   })
 
-  app.get('/projects/:project_id/credentials', { schema: { params: ProjectParams } }, async (req) => ({
+  app.get('/projects/:project_id/credentials', { schema: { params: ProjectParams, response: { 200: ListCredentialsResponse, ...huaweiErrors } } }, async (req) => ({
     credentials: (await identity.listCredentials(req.params.project_id)).map(credentialBody),
   }))
 
-  app.post('/projects/:project_id/credentials', { schema: { params: ProjectParams, body: CreateCredential } }, async (req, reply) => {
+  app.post('/projects/:project_id/credentials', { schema: { params: ProjectParams, body: CreateCredential, response: { 201: CredentialResponse, ...huaweiErrors } } }, async (req, reply) => {
     const { admin, description } = req.body.credential
     const c = await identity
       .createCredential(req.params.project_id, { ...(admin === undefined ? {} : { admin }), ...(description === undefined ? {} : { description }) })
@@ -222,12 +228,12 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     return reply.code(201).header('cache-control', 'no-store').send({ credential: { ...credentialBody(c), secret: c.secretKey } })
   })
 
-  app.delete('/credentials/:access_key', { schema: { params: Type.Object({ access_key: Type.String({ maxLength: 64 }) }, { additionalProperties: false }) } }, async (req, reply) => {
+  app.delete('/credentials/:access_key', { schema: { params: Type.Object({ access_key: Type.String({ maxLength: 64 }) }, { additionalProperties: false }), response: { 204: NoContent('Revoked'), ...huaweiErrors } } }, async (req, reply) => {
     await identity.revokeCredential(req.params.access_key).catch(fromIdentityError)
     return reply.code(204).send()
   })
 
-  app.post('/projects/:project_id/users', { schema: { params: ProjectParams, body: CreateUser } }, async (req, reply) => {
+  app.post('/projects/:project_id/users', { schema: { params: ProjectParams, body: CreateUser, response: { 201: UserResponse, ...huaweiErrors } } }, async (req, reply) => {
     const { name, password, admin } = req.body.user
     const u = await identity.createUser(req.params.project_id, name, password, admin ?? false).catch(fromIdentityError)
     return reply.code(201).send({ user: { id: u.id, name: u.name, project_id: u.projectId } })

@@ -4,6 +4,8 @@ import { hostAgentForbidden, invalidParameter } from '../../domain/errors.ts'
 import type { Services } from '../../services/index.ts'
 import { authenticate } from '../auth/authenticate.ts'
 import { unstorableText } from '../json.ts'
+import { ExpectedServersResponse, HeartbeatResponse, RegisterResponse, TasksResponse } from '../schemas/agent-responses.ts'
+import { huaweiErrors, NoContent } from '../schemas/responses.ts'
 
 const HostParams = Type.Object({ host_name: Type.String({ minLength: 1, maxLength: 255 }) }, { additionalProperties: false })
 const TaskParams = Type.Object({ host_name: Type.String({ minLength: 1, maxLength: 255 }), task_id: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false })
@@ -74,7 +76,7 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
    * lists the servers to keep — every other server the host still runs was evacuated and must
    * be destroyed — and the next heartbeat with `"fenced": true` brings the host back up.
    */
-  app.post('/hosts/:host_name/heartbeat', { schema: { params: HostParams } }, async (req) => {
+  app.post('/hosts/:host_name/heartbeat', { schema: { params: HostParams, response: { 200: HeartbeatResponse, ...huaweiErrors } } }, async (req) => {
     const name = req.params.host_name
     const hostId = await ownHost(req.principal?.hostId, name)
     const answer = await services.hosts.heartbeat(hostId, { fenced: fencedOf(req.body), fromAgent: true })
@@ -86,7 +88,7 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
    * optionally the machine's capacity and fault domain, which replace the host record's. Capacity
    * may only grow past what the host's servers already take.
    */
-  app.post('/hosts/:host_name/register', { schema: { params: HostParams, body: Register } }, async (req) => {
+  app.post('/hosts/:host_name/register', { schema: { params: HostParams, body: Register, response: { 200: RegisterResponse, ...huaweiErrors } } }, async (req) => {
     const name = req.params.host_name
     const hostId = await ownHost(req.principal?.hostId, name)
     const b = req.body.agent
@@ -106,7 +108,7 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     closing = true
   })
 
-  app.get('/hosts/:host_name/tasks', { schema: { params: HostParams, querystring: TaskPoll } }, async (req) => {
+  app.get('/hosts/:host_name/tasks', { schema: { params: HostParams, querystring: TaskPoll, response: { 200: TasksResponse, ...huaweiErrors } } }, async (req) => {
     const hostId = await ownHost(req.principal?.hostId, req.params.host_name)
     const deadline = Date.now() + (req.query.wait ?? 0) * 1000
     for (;;) {
@@ -119,7 +121,7 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
   })
 
   /** A task's outcome; reporting it again changes nothing. */
-  app.post('/hosts/:host_name/tasks/:task_id', { schema: { params: TaskParams, body: TaskOutcome } }, async (req, reply) => {
+  app.post('/hosts/:host_name/tasks/:task_id', { schema: { params: TaskParams, body: TaskOutcome, response: { 204: NoContent('Recorded'), ...huaweiErrors } } }, async (req, reply) => {
     const hostId = await ownHost(req.principal?.hostId, req.params.host_name)
     const b = req.body
     if (b.state === 'failed' && (b.error === undefined || b.error === '')) throw invalidParameter('a failed task needs an error')
@@ -128,7 +130,7 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
   })
 
   /** The servers the control plane puts on this host and how they should be, for the agent's reconciliation. */
-  app.get('/hosts/:host_name/servers', { schema: { params: HostParams } }, async (req) => {
+  app.get('/hosts/:host_name/servers', { schema: { params: HostParams, response: { 200: ExpectedServersResponse, ...huaweiErrors } } }, async (req) => {
     const hostId = await ownHost(req.principal?.hostId, req.params.host_name)
     const servers = await services.agentTasks.expected(hostId)
     return { servers: servers.map((s) => ({ id: s.id, power: s.power, vcpus: s.vcpus, ram_mb: s.ramMb, image: s.image })) }

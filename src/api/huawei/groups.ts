@@ -3,7 +3,8 @@ import { invalidParameter } from '../../domain/errors.ts'
 import type { Services } from '../../services/index.ts'
 import { CreateGroupBody, GroupActionBody, GroupParams, ListGroupsQuery } from '../schemas/groups.ts'
 import { ProjectParams } from '../schemas/common.ts'
-import { ListGroupsResponse } from '../schemas/responses.ts'
+import { GroupResponse, ListGroupsResponse } from '../schemas/huawei-responses.ts'
+import { huaweiErrors, NoContent } from '../schemas/responses.ts'
 import { projectOf } from './project.ts'
 import { groupBody } from './views.ts'
 
@@ -11,7 +12,7 @@ import { groupBody } from './views.ts'
 export const groupRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const { groups } = services
 
-  app.post('/cloudservers/os-server-groups', { schema: { params: ProjectParams, body: CreateGroupBody } }, async (req) => {
+  app.post('/cloudservers/os-server-groups', { schema: { params: ProjectParams, body: CreateGroupBody, response: { 200: GroupResponse, ...huaweiErrors } } }, async (req) => {
     const { name, policies, fault_domain } = req.body.server_group
     const policy = policies[0]
     if (policy !== 'anti-affinity') {
@@ -20,7 +21,7 @@ export const groupRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     return { server_group: groupBody(await groups.create(projectOf(req), name, policy, { spreadFaultDomains: fault_domain?.spread === true })) }
   })
 
-  app.get('/cloudservers/os-server-groups', { schema: { params: ProjectParams, querystring: ListGroupsQuery, response: { 200: ListGroupsResponse } } }, async (req) => {
+  app.get('/cloudservers/os-server-groups', { schema: { params: ProjectParams, querystring: ListGroupsQuery, response: { 200: ListGroupsResponse, ...huaweiErrors } } }, async (req) => {
     const page = await groups.list(projectOf(req), req.query.limit, req.query.marker)
     return {
       server_groups: page.groups.map(groupBody),
@@ -28,18 +29,18 @@ export const groupRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     }
   })
 
-  app.get('/cloudservers/os-server-groups/:server_group_id', { schema: { params: GroupParams } }, async (req) => ({
+  app.get('/cloudservers/os-server-groups/:server_group_id', { schema: { params: GroupParams, response: { 200: GroupResponse, ...huaweiErrors } } }, async (req) => ({
     server_group: groupBody(await groups.show(projectOf(req), req.params.server_group_id)),
   }))
 
-  app.delete('/cloudservers/os-server-groups/:server_group_id', { schema: { params: GroupParams } }, async (req, reply) => {
+  app.delete('/cloudservers/os-server-groups/:server_group_id', { schema: { params: GroupParams, response: { 204: NoContent('Deleted'), ...huaweiErrors } } }, async (req, reply) => {
     await groups.delete(projectOf(req), req.params.server_group_id)
     return reply.code(204).send()
   })
 
   app.post(
     '/cloudservers/os-server-groups/:server_group_id/action',
-    { schema: { params: GroupParams, body: GroupActionBody } },
+    { schema: { params: GroupParams, body: GroupActionBody, response: { 200: NoContent('Done; the answer has no body'), ...huaweiErrors } } },
     async (req, reply) => {
       const projectId = projectOf(req)
       const groupId = req.params.server_group_id

@@ -8,6 +8,8 @@ import {
   BatchResizeServersBody, FlavorParams, ListResizeFlavorsQuery, MigrateServerBody, ResizePostPaidServerBody, ResizeServerBody,
 } from '../schemas/moves.ts'
 import { ServerParams } from '../schemas/servers.ts'
+import { DryRunResponse, FlavorResourcesResponse, ListResizeFlavorsResponse } from '../schemas/huawei-responses.ts'
+import { huaweiErrors, JobAccepted } from '../schemas/responses.ts'
 import { projectOf } from './project.ts'
 import { resizeFlavorBody } from './views.ts'
 
@@ -27,7 +29,7 @@ export function assertNoBody(req: FastifyRequest): void {
 export const moveRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const { moves, database, config } = services
 
-  app.post('/cloudservers/:server_id/resize', { schema: { params: ServerParams, body: ResizePostPaidServerBody } }, async (req, reply) => {
+  app.post('/cloudservers/:server_id/resize', { schema: { params: ServerParams, body: ResizePostPaidServerBody, response: { 200: JobAccepted, 202: DryRunResponse, ...huaweiErrors } } }, async (req, reply) => {
     const { flavorRef, mode } = req.body.resize
     const dryRun = req.body.dry_run === true
     const accepted = await moves.resize(projectOf(req), [req.params.server_id], { flavorRef, mode, dryRun }, false)
@@ -35,23 +37,23 @@ export const moveRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
     return { job_id: accepted.jobId }
   })
 
-  app.post('/cloudservers/batch-resize', { schema: { params: ProjectParams, body: BatchResizeServersBody } }, async (req) => {
+  app.post('/cloudservers/batch-resize', { schema: { params: ProjectParams, body: BatchResizeServersBody, response: { 200: JobAccepted, ...huaweiErrors } } }, async (req) => {
     const { flavorRef, mode, servers } = req.body.resize
     const accepted = await moves.resize(projectOf(req), servers.map((s) => s.id), { flavorRef, mode, dryRun: false }, true)
     return { job_id: accepted.jobId }
   })
 
-  app.post('/cloudservers/:server_id/migrate', { schema: { params: ServerParams, body: MigrateServerBody } }, async (req) => {
+  app.post('/cloudservers/:server_id/migrate', { schema: { params: ServerParams, body: MigrateServerBody, response: { 200: JobAccepted, ...huaweiErrors } } }, async (req) => {
     const target = req.body.migrate?.dedicated_host_id ?? null
     return { job_id: (await moves.migrate(projectOf(req), req.params.server_id, target)).jobId }
   })
 
-  app.post('/cloudservers/:server_id/actions/redeploy', { schema: { params: ServerParams } }, async (req) => {
+  app.post('/cloudservers/:server_id/actions/redeploy', { schema: { params: ServerParams, response: { 200: JobAccepted, ...huaweiErrors } } }, async (req) => {
     assertNoBody(req)
     return { job_id: (await moves.redeploy(projectOf(req), req.params.server_id)).jobId }
   })
 
-  app.get('/cloudservers/resize_flavors', { schema: { params: ProjectParams, querystring: ListResizeFlavorsQuery } }, async (req) => {
+  app.get('/cloudservers/resize_flavors', { schema: { params: ProjectParams, querystring: ListResizeFlavorsQuery, response: { 200: ListResizeFlavorsResponse, ...huaweiErrors } } }, async (req) => {
     const q = req.query
     const flavors = await listResizeFlavors(database.db, projectOf(req), {
       instanceUuid: q.instance_uuid,
@@ -66,7 +68,7 @@ export const moveRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
     return { flavors: flavors.map((f) => resizeFlavorBody(f, zones.map((z) => z.az))) }
   })
 
-  app.get('/cloudservers/flavors/:flavor_id/resources', { schema: { params: FlavorParams } }, async (req) => ({
+  app.get('/cloudservers/flavors/:flavor_id/resources', { schema: { params: FlavorParams, response: { 200: FlavorResourcesResponse, ...huaweiErrors } } }, async (req) => ({
     resources: (await flavorCapacity(database.db, req.params.flavor_id)).map((c) => ({
       region_id: config.region,
       availability_zone: c.availabilityZone,
@@ -77,7 +79,7 @@ export const moveRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
 
 /** `resizeServer`: `POST /v1.1/{project_id}/cloudservers/{server_id}/resize`. */
 export const resizeV11Routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
-  app.post('/cloudservers/:server_id/resize', { schema: { params: ServerParams, body: ResizeServerBody } }, async (req, reply) => {
+  app.post('/cloudservers/:server_id/resize', { schema: { params: ServerParams, body: ResizeServerBody, response: { 200: JobAccepted, 202: DryRunResponse, ...huaweiErrors } } }, async (req, reply) => {
     const { flavorRef, mode, dedicated_host_id } = req.body.resize
     const dryRun = req.body.dry_run === true
     const accepted = await services.moves.resize(projectOf(req), [req.params.server_id], { flavorRef, mode, dedicatedHostId: dedicated_host_id, dryRun }, false)

@@ -3,6 +3,8 @@ import type { Services } from '../../services/index.ts'
 import { ProjectParams } from '../schemas/common.ts'
 import { ListRecycleBinServersQuery, UpdateRecycleBinBody, UpdateRecycleBinPolicyBody } from '../schemas/moves.ts'
 import { ServerParams } from '../schemas/servers.ts'
+import { RecycleBinResponse, RecycleBinServersResponse } from '../schemas/huawei-responses.ts'
+import { EmptyObject, huaweiErrors, JobAccepted, NoContent } from '../schemas/responses.ts'
 import { assertNoBody } from './moves.ts'
 import { projectOf } from './project.ts'
 import { serverBody } from './views.ts'
@@ -11,7 +13,7 @@ import { serverBody } from './views.ts'
 export const recycleBinRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const { recycleBin } = services
 
-  app.get('/recycle-bin', { schema: { params: ProjectParams } }, async (req) => {
+  app.get('/recycle-bin', { schema: { params: ProjectParams, response: { 200: RecycleBinResponse, ...huaweiErrors } } }, async (req) => {
     const bin = await recycleBin.show(projectOf(req))
     // Flat, as the SDK's model and the API page's example have it.
     return {
@@ -21,17 +23,17 @@ export const recycleBinRoutes: FastifyPluginAsyncTypebox<{ services: Services }>
     }
   })
 
-  app.put('/recycle-bin', { schema: { params: ProjectParams, body: UpdateRecycleBinBody } }, async (req, reply) => {
+  app.put('/recycle-bin', { schema: { params: ProjectParams, body: UpdateRecycleBinBody, response: { 200: NoContent('Done; the answer has no body'), ...huaweiErrors } } }, async (req, reply) => {
     await recycleBin.setSwitch(projectOf(req), req.body.recycle_bin.switch === 'on')
     return reply.code(200).send()
   })
 
-  app.put('/recycle-bin/policy', { schema: { params: ProjectParams, body: UpdateRecycleBinPolicyBody } }, async (req) => {
+  app.put('/recycle-bin/policy', { schema: { params: ProjectParams, body: UpdateRecycleBinPolicyBody, response: { 200: EmptyObject, ...huaweiErrors } } }, async (req) => {
     await recycleBin.setPolicy(projectOf(req), req.body.policy.recycle_threshold_day, req.body.policy.retention_hour)
     return {}
   })
 
-  app.get('/recycle-bin/cloudservers', { schema: { params: ProjectParams, querystring: ListRecycleBinServersQuery } }, async (req) => {
+  app.get('/recycle-bin/cloudservers', { schema: { params: ProjectParams, querystring: ListRecycleBinServersQuery, response: { 200: RecycleBinServersResponse, ...huaweiErrors } } }, async (req) => {
     const q = req.query
     const limit = q.limit ?? 25
     const servers = await recycleBin.list(projectOf(req), {
@@ -45,12 +47,12 @@ export const recycleBinRoutes: FastifyPluginAsyncTypebox<{ services: Services }>
     return { servers: servers.map(serverBody) }
   })
 
-  app.post('/recycle-bin/cloudservers/:server_id/actions/revert', { schema: { params: ServerParams } }, async (req) => {
+  app.post('/recycle-bin/cloudservers/:server_id/actions/revert', { schema: { params: ServerParams, response: { 200: JobAccepted, ...huaweiErrors } } }, async (req) => {
     assertNoBody(req)
     return { job_id: (await recycleBin.revert(projectOf(req), req.params.server_id)).jobId }
   })
 
-  app.delete('/recycle-bin/cloudservers/:server_id', { schema: { params: ServerParams } }, async (req) => ({
+  app.delete('/recycle-bin/cloudservers/:server_id', { schema: { params: ServerParams, response: { 200: JobAccepted, ...huaweiErrors } } }, async (req) => ({
     job_id: (await recycleBin.deleteForGood(projectOf(req), req.params.server_id)).jobId,
   }))
 }

@@ -5,6 +5,8 @@ import type { Services } from '../../services/index.ts'
 import type { ScheduledEvent } from '../../services/scheduled-events.ts'
 import { ProjectParams } from '../schemas/common.ts'
 import { AcceptScheduledEventBody, EventParams, ListScheduledEventsQuery, UpdateScheduledEventBody } from '../schemas/scheduled-events.ts'
+import { ListScheduledEventsResponse } from '../schemas/huawei-responses.ts'
+import { EmptyObject, huaweiErrors } from '../schemas/responses.ts'
 import { projectOf } from './project.ts'
 
 /** A time parameter of a request, or 400 `Ecs.0005` naming the field. */
@@ -45,7 +47,7 @@ function eventBody(e: ScheduledEvent) {
 export const scheduledEventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const { scheduledEvents } = services
 
-  app.get('/instance-scheduled-events', { schema: { params: ProjectParams, querystring: ListScheduledEventsQuery } }, async (req) => {
+  app.get('/instance-scheduled-events', { schema: { params: ProjectParams, querystring: ListScheduledEventsQuery, response: { 200: ListScheduledEventsResponse, ...huaweiErrors } } }, async (req) => {
     const q = req.query
     const page = await scheduledEvents.list(projectOf(req), {
       marker: q.marker,
@@ -60,12 +62,12 @@ export const scheduledEventRoutes: FastifyPluginAsyncTypebox<{ services: Service
     return { events: page.events.map(eventBody), page_info: page.nextMarker === undefined ? {} : { next_marker: page.nextMarker } }
   })
 
-  app.put('/instance-scheduled-events/:id', { schema: { params: EventParams, body: UpdateScheduledEventBody } }, async (req) => {
+  app.put('/instance-scheduled-events/:id', { schema: { params: EventParams, body: UpdateScheduledEventBody, response: { 200: EmptyObject, ...huaweiErrors } } }, async (req) => {
     await scheduledEvents.update(projectOf(req), req.params.id, timeParameter('not_before', req.body.not_before))
     return {}
   })
 
-  app.post('/instance-scheduled-events/:id/actions/accept', { schema: { params: EventParams, body: AcceptScheduledEventBody } }, async (req) => {
+  app.post('/instance-scheduled-events/:id/actions/accept', { schema: { params: EventParams, body: AcceptScheduledEventBody, response: { 200: EmptyObject, ...huaweiErrors } } }, async (req) => {
     const notBefore = req.body.not_before
     await scheduledEvents.accept(projectOf(req), req.params.id, notBefore === undefined ? undefined : timeParameter('not_before', notBefore))
     return {}

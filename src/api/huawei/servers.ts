@@ -3,7 +3,10 @@ import type { Services } from '../../services/index.ts'
 import { listFlavors, projectLimits } from '../../services/catalogue.ts'
 import { showJob } from '../../services/jobs.ts'
 import { ProjectParams } from '../schemas/common.ts'
-import { ShowServerResponse } from '../schemas/responses.ts'
+import {
+  CreateServersResponse, DryRunResponse, JobResponse, LimitsResponse, ListFlavorsResponse, ListServersResponse, ShowServerResponse,
+} from '../schemas/huawei-responses.ts'
+import { huaweiErrors, JobAccepted } from '../schemas/responses.ts'
 import {
   CreateServersBody, DeleteServersBody, JobParams, ListFlavorsQuery, ListServersQuery, ServerActionBody, ServerParams,
 } from '../schemas/servers.ts'
@@ -14,7 +17,7 @@ import { flavorBody, jobBody, limitsBody, serverBody } from './views.ts'
 export const serverRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const { servers, database, quotas } = services
 
-  app.post('/cloudservers', { schema: { params: ProjectParams, body: CreateServersBody } }, async (req, reply) => {
+  app.post('/cloudservers', { schema: { params: ProjectParams, body: CreateServersBody, response: { 200: CreateServersResponse, 202: DryRunResponse, ...huaweiErrors } } }, async (req, reply) => {
     const s = req.body.server
     const token = req.headers['x-client-token']
     const accepted = await servers.create(projectOf(req), {
@@ -35,7 +38,7 @@ export const serverRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = a
     return { job_id: accepted.jobId, serverIds: accepted.serverIds }
   })
 
-  app.get('/cloudservers/detail', { schema: { params: ProjectParams, querystring: ListServersQuery } }, async (req) => {
+  app.get('/cloudservers/detail', { schema: { params: ProjectParams, querystring: ListServersQuery, response: { 200: ListServersResponse, ...huaweiErrors } } }, async (req) => {
     const q = req.query
     const page = await servers.list(projectOf(req), {
       offset: q.offset ?? 1,
@@ -47,21 +50,21 @@ export const serverRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = a
     return { count: page.total, servers: page.servers.map(serverBody) }
   })
 
-  app.get('/cloudservers/flavors', { schema: { params: ProjectParams, querystring: ListFlavorsQuery } }, async (req) => {
+  app.get('/cloudservers/flavors', { schema: { params: ProjectParams, querystring: ListFlavorsQuery, response: { 200: ListFlavorsResponse, ...huaweiErrors } } }, async (req) => {
     const flavors = await listFlavors(database.db, req.query.availability_zone)
     const zones = await database.db.selectFrom('hosts').select('az').distinct().orderBy('az').execute()
     return { flavors: flavors.map((f) => flavorBody(f, zones.map((z) => z.az))) }
   })
 
-  app.get('/cloudservers/limits', { schema: { params: ProjectParams } }, async (req) =>
+  app.get('/cloudservers/limits', { schema: { params: ProjectParams, response: { 200: LimitsResponse, ...huaweiErrors } } }, async (req) =>
     limitsBody(await projectLimits(database.db, projectOf(req), quotas)),
   )
 
-  app.get('/cloudservers/:server_id', { schema: { params: ServerParams, response: { 200: ShowServerResponse } } }, async (req) => ({
+  app.get('/cloudservers/:server_id', { schema: { params: ServerParams, response: { 200: ShowServerResponse, ...huaweiErrors } } }, async (req) => ({
     server: serverBody(await servers.show(projectOf(req), req.params.server_id)),
   }))
 
-  app.post('/cloudservers/action', { schema: { params: ProjectParams, body: ServerActionBody } }, async (req) => {
+  app.post('/cloudservers/action', { schema: { params: ProjectParams, body: ServerActionBody, response: { 200: JobAccepted, ...huaweiErrors } } }, async (req) => {
     const projectId = projectOf(req)
     const { 'os-start': start, 'os-stop': stop, reboot } = req.body
     const ids = (list: Array<{ id: string }>) => list.map((s) => s.id)
@@ -73,12 +76,12 @@ export const serverRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = a
     return { job_id: accepted.jobId }
   })
 
-  app.post('/cloudservers/delete', { schema: { params: ProjectParams, body: DeleteServersBody } }, async (req) => {
+  app.post('/cloudservers/delete', { schema: { params: ProjectParams, body: DeleteServersBody, response: { 200: JobAccepted, ...huaweiErrors } } }, async (req) => {
     const accepted = await servers.delete(projectOf(req), req.body.servers.map((s) => s.id))
     return { job_id: accepted.jobId }
   })
 
-  app.get('/jobs/:job_id', { schema: { params: JobParams } }, async (req) =>
+  app.get('/jobs/:job_id', { schema: { params: JobParams, response: { 200: JobResponse, ...huaweiErrors } } }, async (req) =>
     jobBody(await showJob(database.db, projectOf(req), req.params.job_id)),
   )
 }

@@ -4,6 +4,8 @@ import { Type } from 'typebox'
 import { invalidParameter } from '../../domain/errors.ts'
 import type { Services } from '../../services/index.ts'
 import { unstorableText } from '../json.ts'
+import { IdentityVersionResponse, TokenResponse } from '../schemas/identity-responses.ts'
+import { identityErrors } from '../schemas/responses.ts'
 
 const Named = Type.Object(
   { id: Type.Optional(Type.String({ maxLength: 255 })), name: Type.Optional(Type.String({ maxLength: 255 })) },
@@ -58,7 +60,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ services: Services }> =
     if (problem !== undefined) throw invalidParameter(problem)
   })
 
-  app.get('/', async (req) => ({
+  app.get('/', { schema: { response: { 200: IdentityVersionResponse, ...identityErrors } } }, async (req) => ({
     version: {
       id: 'v3.14',
       status: 'stable',
@@ -68,7 +70,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ services: Services }> =
     },
   }))
 
-  app.post('/auth/tokens', { schema: { body: TokenRequest } }, async (req, reply) => {
+  app.post('/auth/tokens', { schema: { body: TokenRequest, response: { 201: TokenResponse, ...identityErrors } } }, async (req, reply) => {
     const { identity: id, scope } = req.body.auth
     if (!id.methods.includes('password')) return keystoneError(reply, 400, 'only the "password" method is supported')
     const name = id.password.user.name

@@ -8,6 +8,11 @@ import { MAX_KEYPAIRS, type Keypair } from '../../services/keypairs.ts'
 import type { Schema } from '../../store/schema.ts'
 import { flavorBody } from '../huawei/views.ts'
 import { CreateKeypairBody, ProjectOnlyParams, type CreateKeypairInput } from '../schemas/openstack.ts'
+import {
+  AvailabilityZonesDetailResponse, AvailabilityZonesResponse, CreateKeypairResponse, ExtraSpecResponse, ExtraSpecsResponse, FlavorResponse, HypervisorResponse,
+  KeypairResponse, LimitsResponse, ListFlavorsDetailResponse, ListFlavorsResponse, ListHypervisorsDetailResponse, ListHypervisorsResponse, ListKeypairsResponse,
+} from '../schemas/openstack-responses.ts'
+import { NoContent, novaErrors } from '../schemas/responses.ts'
 import { callerOf, links, requireAdmin, validBody } from './common.ts'
 import { atLeast, type Microversion } from './microversion.ts'
 
@@ -61,30 +66,30 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
     return f
   }
 
-  app.get('/flavors', { schema: { params: ProjectOnlyParams, querystring: PageQuery } }, async (req) => {
+  app.get('/flavors', { schema: { params: ProjectOnlyParams, querystring: PageQuery, response: { 200: ListFlavorsResponse, ...novaErrors } } }, async (req) => {
     const projectId = callerOf(req).projectId
     const flavors = await listFlavors(db, undefined)
     return { flavors: flavors.map((f) => ({ id: f.id, name: f.name, links: links(req, projectId, `flavors/${f.id}`), ...(atLeast(req.microversion, 2, 55) ? { description: null } : {}) })) }
   })
 
-  app.get('/flavors/detail', { schema: { params: ProjectOnlyParams, querystring: PageQuery } }, async (req) => {
+  app.get('/flavors/detail', { schema: { params: ProjectOnlyParams, querystring: PageQuery, response: { 200: ListFlavorsDetailResponse, ...novaErrors } } }, async (req) => {
     const projectId = callerOf(req).projectId
     const z = await zones(services)
     const flavors = await listFlavors(db, undefined)
     return { flavors: flavors.map((f) => flavorView(f, flavorBody(f, z).os_extra_specs, req.microversion, req, projectId)) }
   })
 
-  app.get('/flavors/:flavor_id', { schema: { params: FlavorParams } }, async (req) => {
+  app.get('/flavors/:flavor_id', { schema: { params: FlavorParams, response: { 200: FlavorResponse, ...novaErrors } } }, async (req) => {
     const f = await flavor(req.params.flavor_id)
     return { flavor: flavorView(f, flavorBody(f, await zones(services)).os_extra_specs, req.microversion, req, callerOf(req).projectId) }
   })
 
-  app.get('/flavors/:flavor_id/os-extra_specs', { schema: { params: FlavorParams } }, async (req) => {
+  app.get('/flavors/:flavor_id/os-extra_specs', { schema: { params: FlavorParams, response: { 200: ExtraSpecsResponse, ...novaErrors } } }, async (req) => {
     const f = await flavor(req.params.flavor_id)
     return { extra_specs: flavorBody(f, await zones(services)).os_extra_specs }
   })
 
-  app.get('/flavors/:flavor_id/os-extra_specs/:key', { schema: { params: ExtraSpecParams } }, async (req) => {
+  app.get('/flavors/:flavor_id/os-extra_specs/:key', { schema: { params: ExtraSpecParams, response: { 200: ExtraSpecResponse, ...novaErrors } } }, async (req) => {
     const f = await flavor(req.params.flavor_id)
     const specs: Record<string, string> = flavorBody(f, await zones(services)).os_extra_specs
     const value = specs[req.params.key]
@@ -92,7 +97,7 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
     return { [req.params.key]: value }
   })
 
-  app.post('/os-keypairs', { schema: { params: ProjectOnlyParams } }, async (req, reply) => {
+  app.post('/os-keypairs', { schema: { params: ProjectOnlyParams, response: { 200: CreateKeypairResponse, 201: CreateKeypairResponse, ...novaErrors } } }, async (req, reply) => {
     const caller = callerOf(req)
     const { keypair: k } = validBody<CreateKeypairInput>(CreateKeypairBody, req.body)
     const v = req.microversion
@@ -113,13 +118,13 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
     }
   })
 
-  app.get('/os-keypairs', { schema: { params: ProjectOnlyParams, querystring: PageQuery } }, async (req) => {
+  app.get('/os-keypairs', { schema: { params: ProjectOnlyParams, querystring: PageQuery, response: { 200: ListKeypairsResponse, ...novaErrors } } }, async (req) => {
     const paged = atLeast(req.microversion, 2, 35)
     const list = await services.keypairs.list(callerOf(req).projectId, paged ? req.query.limit : undefined, paged ? req.query.marker : undefined)
     return { keypairs: list.map((k) => ({ keypair: keypairSummary(k, req.microversion) })) }
   })
 
-  app.get('/os-keypairs/:name', { schema: { params: KeypairParams } }, async (req) => {
+  app.get('/os-keypairs/:name', { schema: { params: KeypairParams, response: { 200: KeypairResponse, ...novaErrors } } }, async (req) => {
     const k = await services.keypairs.show(callerOf(req).projectId, req.params.name)
     return {
       keypair: {
@@ -134,12 +139,12 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
     }
   })
 
-  app.delete('/os-keypairs/:name', { schema: { params: KeypairParams } }, async (req, reply) => {
+  app.delete('/os-keypairs/:name', { schema: { params: KeypairParams, response: { 202: NoContent('Deleted (before 2.2)'), 204: NoContent('Deleted (from 2.2)'), ...novaErrors } } }, async (req, reply) => {
     await services.keypairs.delete(callerOf(req).projectId, req.params.name)
     return reply.code(atLeast(req.microversion, 2, 2) ? 204 : 202).send()
   })
 
-  app.get('/limits', { schema: { params: ProjectOnlyParams } }, async (req) => {
+  app.get('/limits', { schema: { params: ProjectOnlyParams, response: { 200: LimitsResponse, ...novaErrors } } }, async (req) => {
     const caller = callerOf(req)
     const l = await projectLimits(db, caller.projectId, services.quotas)
     const v = req.microversion
@@ -159,14 +164,14 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
     }
   })
 
-  app.get('/os-availability-zone', { schema: { params: ProjectOnlyParams } }, async () => {
+  app.get('/os-availability-zone', { schema: { params: ProjectOnlyParams, response: { 200: AvailabilityZonesResponse, ...novaErrors } } }, async () => {
     const rows = await db.selectFrom('hosts').select('az').select((eb) => eb.fn.max('enabled').as('usable')).where('state', '=', 'up').groupBy('az').execute()
     const usable = new Set(rows.filter((r) => Number(r.usable) === 1).map((r) => r.az))
     // Host names are not shown to tenants here (`hosts` is null), as Huawei and Nova both do.
     return { availabilityZoneInfo: (await zones(services)).map((az) => ({ zoneName: az, zoneState: { available: usable.has(az) }, hosts: null })) }
   })
 
-  app.get('/os-availability-zone/detail', { schema: { params: ProjectOnlyParams } }, async (req) => {
+  app.get('/os-availability-zone/detail', { schema: { params: ProjectOnlyParams, response: { 200: AvailabilityZonesDetailResponse, ...novaErrors } } }, async (req) => {
     requireAdmin(req, 'os_compute_api:os-availability-zone:detail')
     const hosts = await db.selectFrom('hosts').select(['name', 'az', 'state', 'enabled', 'last_heartbeat_at', 'created_at']).orderBy('az').orderBy('name').execute()
     const byZone = new Map<string, Record<string, unknown>>()
@@ -196,19 +201,19 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
     }
   }
 
-  app.get('/os-hypervisors', { schema: { params: ProjectOnlyParams } }, async (req) => {
+  app.get('/os-hypervisors', { schema: { params: ProjectOnlyParams, response: { 200: ListHypervisorsResponse, ...novaErrors } } }, async (req) => {
     requireAdmin(req, 'os_compute_api:os-hypervisors:list')
     const hosts = await db.selectFrom('hosts').selectAll().orderBy('name').execute()
     return { hypervisors: await Promise.all(hosts.map((h) => hypervisor(h, false, req.microversion))) }
   })
 
-  app.get('/os-hypervisors/detail', { schema: { params: ProjectOnlyParams } }, async (req) => {
+  app.get('/os-hypervisors/detail', { schema: { params: ProjectOnlyParams, response: { 200: ListHypervisorsDetailResponse, ...novaErrors } } }, async (req) => {
     requireAdmin(req, 'os_compute_api:os-hypervisors:list-detail')
     const hosts = await db.selectFrom('hosts').selectAll().orderBy('name').execute()
     return { hypervisors: await Promise.all(hosts.map((h) => hypervisor(h, true, req.microversion))) }
   })
 
-  app.get('/os-hypervisors/:id', { schema: { params: HypervisorParams } }, async (req) => {
+  app.get('/os-hypervisors/:id', { schema: { params: HypervisorParams, response: { 200: HypervisorResponse, ...novaErrors } } }, async (req) => {
     requireAdmin(req, 'os_compute_api:os-hypervisors:show')
     const host = await db.selectFrom('hosts').selectAll().where((eb) => eb.or([eb('id', '=', req.params.id), eb('name', '=', req.params.id)])).executeTakeFirst()
     if (!host) throw hypervisorNotFound(req.params.id)

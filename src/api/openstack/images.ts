@@ -7,6 +7,8 @@ import type { Services } from '../../services/index.ts'
 import { authenticate } from '../auth/authenticate.ts'
 import { publicBase } from '../identity/routes.ts'
 import { unstorableText } from '../json.ts'
+import { ImageSchema, ImageVersionsResponse, ListImagesResponse } from '../schemas/openstack-responses.ts'
+import { huaweiErrors } from '../schemas/responses.ts'
 
 /** An image in Glance v2's shape. */
 function imageView(i: CatalogImage) {
@@ -56,7 +58,7 @@ const v2Routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, 
     if (problem !== undefined) throw invalidParameter(problem)
   })
 
-  app.get('/images', { schema: { querystring: ListImagesQuery } }, async (req) => {
+  app.get('/images', { schema: { querystring: ListImagesQuery, response: { 200: ListImagesResponse, ...huaweiErrors } } }, async (req) => {
     const q = req.query
     let images = IMAGES.filter((i) => (q.name === undefined || i.name === q.name) && (q.id === undefined || i.id === q.id))
     if (q.status !== undefined && q.status !== 'active') images = []
@@ -70,7 +72,7 @@ const v2Routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, 
     return { images: images.map(imageView), schema: '/v2/schemas/images', first: '/v2/images' }
   })
 
-  app.get('/images/:image_id', { schema: { params: ImageParams } }, async (req) => {
+  app.get('/images/:image_id', { schema: { params: ImageParams, response: { 200: ImageSchema, ...huaweiErrors } } }, async (req) => {
     const image = IMAGES.find((i) => i.id === req.params.image_id)
     if (!image) throw imageNotFound(req.params.image_id, 404)
     return imageView(image)
@@ -86,7 +88,8 @@ export const imageRoutes: FastifyPluginAsync<{ services: Services }> = async (ap
   const versions = async (req: FastifyRequest) => ({
     versions: [{ id: 'v2.9', status: 'CURRENT', links: [{ rel: 'self', href: `${publicBase(req)}/image/v2/` }] }],
   })
-  app.get('/', versions)
-  app.get('/v2', versions)
+  const schema = { response: { 200: ImageVersionsResponse, ...huaweiErrors } }
+  app.get('/', { schema }, versions)
+  app.get('/v2', { schema }, versions)
   app.register(v2Routes, { services, prefix: '/v2' })
 }

@@ -3,6 +3,8 @@ import { apiNotFound, invalidParameter } from '../../domain/errors.ts'
 import type { Services } from '../../services/index.ts'
 import { authenticate } from '../auth/authenticate.ts'
 import { unstorableText } from '../json.ts'
+import { VersionResponse, VersionsResponse } from '../schemas/openstack-responses.ts'
+import { huaweiErrors, novaErrors } from '../schemas/responses.ts'
 import { negotiateMicroversion } from './microversion.ts'
 import { catalogRoutes } from './catalog.ts'
 import { imageRoutes } from './images.ts'
@@ -24,7 +26,7 @@ const resources = [serverGroupRoutes, serverRoutes, catalogRoutes] as const
 export const openstackRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
   // Huawei documents 200 for novaListVersions and its SDK treats anything but 2xx as a failure;
   // OpenStack clients get the 300 Multiple Choices of a version list.
-  app.get('/', async (req, reply) => {
+  app.get('/', { schema: { response: { 200: VersionsResponse, 300: VersionsResponse, ...huaweiErrors } } }, async (req, reply) => {
     const huaweiSdk = /^SDK-HMAC-SHA256\s/i.test(req.headers.authorization ?? '')
     return reply.code(huaweiSdk ? 200 : 300).send({ versions: [versionSummary(req)] })
   })
@@ -39,7 +41,7 @@ export const openstackRoutes: FastifyPluginAsync<{ services: Services }> = async
     async (v21) => {
       v21.decorateRequest('microversion', undefined as never)
       v21.addHook('onRequest', async (req, reply) => negotiateMicroversion(req, reply))
-      v21.get('/', async (req) => versionDocument(req))
+      v21.get('/', { schema: { response: { 200: VersionResponse, ...novaErrors } } }, async (req) => versionDocument(req))
       for (const prefix of ['', '/:project_id']) {
         v21.register(
           async (api) => {

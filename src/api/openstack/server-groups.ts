@@ -6,6 +6,8 @@ import {
   CreateServerGroupV21, CreateServerGroupV215, CreateServerGroupV264, ListServerGroupsQuery, ProjectOnlyParams, ServerGroupParams,
   type CreateServerGroupInput,
 } from '../schemas/openstack.ts'
+import { ListServerGroupsResponse, ServerGroupResponse } from '../schemas/openstack-responses.ts'
+import { NoContent, novaErrors } from '../schemas/responses.ts'
 import { callerOf, validBody } from './common.ts'
 import { atLeast } from './microversion.ts'
 import { serverGroupView } from './views.ts'
@@ -18,7 +20,7 @@ import { serverGroupView } from './views.ts'
 export const serverGroupRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const reader = new NovaGroupReader(services.database.db, services.groups)
 
-  app.post('/os-server-groups', { schema: { params: ProjectOnlyParams } }, async (req) => {
+  app.post('/os-server-groups', { schema: { params: ProjectOnlyParams, response: { 200: ServerGroupResponse, ...novaErrors } } }, async (req) => {
     const caller = callerOf(req)
     const v = req.microversion
     const schema = atLeast(v, 2, 64) ? CreateServerGroupV264 : atLeast(v, 2, 15) ? CreateServerGroupV215 : CreateServerGroupV21
@@ -33,7 +35,7 @@ export const serverGroupRoutes: FastifyPluginAsyncTypebox<{ services: Services }
     return { server_group: serverGroupView({ ...created, projectId: caller.projectId }, v) }
   })
 
-  app.get('/os-server-groups', { schema: { params: ProjectOnlyParams, querystring: ListServerGroupsQuery } }, async (req) => {
+  app.get('/os-server-groups', { schema: { params: ProjectOnlyParams, querystring: ListServerGroupsQuery, response: { 200: ListServerGroupsResponse, ...novaErrors } } }, async (req) => {
     const caller = callerOf(req)
     // Only the presence of all_projects counts, and only for admins; anyone else gets their own
     // groups, not an error (Nova's legacy behaviour).
@@ -42,12 +44,12 @@ export const serverGroupRoutes: FastifyPluginAsyncTypebox<{ services: Services }
     return { server_groups: groups.map((g) => serverGroupView(g, req.microversion)) }
   })
 
-  app.get('/os-server-groups/:id', { schema: { params: ServerGroupParams } }, async (req) => {
+  app.get('/os-server-groups/:id', { schema: { params: ServerGroupParams, response: { 200: ServerGroupResponse, ...novaErrors } } }, async (req) => {
     const caller = callerOf(req)
     return { server_group: serverGroupView(await reader.show(caller.projectId, req.params.id, caller.admin), req.microversion) }
   })
 
-  app.delete('/os-server-groups/:id', { schema: { params: ServerGroupParams } }, async (req, reply) => {
+  app.delete('/os-server-groups/:id', { schema: { params: ServerGroupParams, response: { 204: NoContent('Deleted'), ...novaErrors } } }, async (req, reply) => {
     const caller = callerOf(req)
     const owner = caller.admin ? ((await reader.ownerOf(req.params.id)) ?? caller.projectId) : caller.projectId
     await services.groups.delete(owner, req.params.id)

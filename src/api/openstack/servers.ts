@@ -11,6 +11,10 @@ import {
   AttachInterfaceBody, CreateServerV21, CreateServerV219, CreateServerV237, CreateServerV257, CreateServerV263, ListServersQuery, ProjectOnlyParams,
   ServerActionBody, ServerIdParams, type AttachInterfaceInput, type CreateServerInput, type ServerActionInput,
 } from '../schemas/openstack.ts'
+import {
+  CreateServerResponse, InterfaceResponse, ListInterfacesResponse, ListServersDetailResponse, ListServersResponse, ServerResponse, ServerSecurityGroupsResponse,
+} from '../schemas/openstack-responses.ts'
+import { NoContent, novaErrors } from '../schemas/responses.ts'
 import { callerOf, links, requireAdmin, validBody } from './common.ts'
 import { atLeast } from './microversion.ts'
 import { interfaceView, serverSummary, serverView, type ServerViewContext } from './views.ts'
@@ -62,7 +66,7 @@ export const serverRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = a
     return server
   }
 
-  app.post('/servers', { schema: { params: ProjectOnlyParams } }, async (req, reply) => {
+  app.post('/servers', { schema: { params: ProjectOnlyParams, response: { 202: CreateServerResponse, ...novaErrors } } }, async (req, reply) => {
     const caller = callerOf(req)
     const v = req.microversion
     const schema = atLeast(v, 2, 63) ? CreateServerV263 : atLeast(v, 2, 57) ? CreateServerV257 : atLeast(v, 2, 37) ? CreateServerV237 : atLeast(v, 2, 19) ? CreateServerV219 : CreateServerV21
@@ -126,29 +130,29 @@ export const serverRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = a
   const pageLinks = (req: FastifyRequest, path: string, next: NovaServer | undefined, limit: number | undefined) =>
     next === undefined ? {} : { servers_links: [{ rel: 'next', href: `${links(req, callerOf(req).projectId, path)[0]!.href}?${limit === undefined ? '' : `limit=${limit}&`}marker=${next.id}` }] }
 
-  app.get('/servers', { schema: { params: ProjectOnlyParams, querystring: ListServersQuery } }, async (req) => {
+  app.get('/servers', { schema: { params: ProjectOnlyParams, querystring: ListServersQuery, response: { 200: ListServersResponse, ...novaErrors } } }, async (req) => {
     const { servers, next } = await list(req)
     return { servers: servers.map((s) => serverSummary(s, req)), ...pageLinks(req, 'servers', next, req.query.limit) }
   })
 
-  app.get('/servers/detail', { schema: { params: ProjectOnlyParams, querystring: ListServersQuery } }, async (req) => {
+  app.get('/servers/detail', { schema: { params: ProjectOnlyParams, querystring: ListServersQuery, response: { 200: ListServersDetailResponse, ...novaErrors } } }, async (req) => {
     const { servers, next } = await list(req)
     const ctx = await viewContext(req)
     return { servers: servers.map((s) => serverView(s, ctx)), ...pageLinks(req, 'servers/detail', next, req.query.limit) }
   })
 
-  app.get('/servers/:server_id', { schema: { params: ServerIdParams } }, async (req) => {
+  app.get('/servers/:server_id', { schema: { params: ServerIdParams, response: { 200: ServerResponse, ...novaErrors } } }, async (req) => {
     const caller = callerOf(req)
     return { server: serverView(await nova.show(caller.projectId, req.params.server_id, caller.admin), await viewContext(req)) }
   })
 
-  app.delete('/servers/:server_id', { schema: { params: ServerIdParams } }, async (req, reply) => {
+  app.delete('/servers/:server_id', { schema: { params: ServerIdParams, response: { 204: NoContent('Deletion accepted'), ...novaErrors } } }, async (req, reply) => {
     const caller = callerOf(req)
     await nova.delete(caller.projectId, req.params.server_id, caller.admin)
     return reply.code(204).send()
   })
 
-  app.post('/servers/:server_id/action', { schema: { params: ServerIdParams } }, async (req, reply) => {
+  app.post('/servers/:server_id/action', { schema: { params: ServerIdParams, response: { 202: NoContent('Accepted; the answer has no body'), ...novaErrors } } }, async (req, reply) => {
     const body = validBody<ServerActionInput>(ServerActionBody, req.body)
     const id = req.params.server_id
     const caller = callerOf(req)
@@ -191,7 +195,7 @@ export const serverRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = a
     return reply.code(202).send()
   })
 
-  app.get('/servers/:server_id/os-security-groups', { schema: { params: ServerIdParams } }, async (req) => {
+  app.get('/servers/:server_id/os-security-groups', { schema: { params: ServerIdParams, response: { 200: ServerSecurityGroupsResponse, ...novaErrors } } }, async (req) => {
     const caller = callerOf(req)
     const s = await nova.show(caller.projectId, req.params.server_id, caller.admin)
     return {
@@ -205,13 +209,13 @@ export const serverRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = a
     }
   })
 
-  app.get('/servers/:server_id/os-interface', { schema: { params: ServerIdParams } }, async (req) => {
+  app.get('/servers/:server_id/os-interface', { schema: { params: ServerIdParams, response: { 200: ListInterfacesResponse, ...novaErrors } } }, async (req) => {
     const caller = callerOf(req)
     const s = await nova.show(caller.projectId, req.params.server_id, caller.admin)
     return { interfaceAttachments: s.interfaces.map((p) => interfaceView(p, req.microversion)) }
   })
 
-  app.post('/servers/:server_id/os-interface', { schema: { params: ServerIdParams } }, async (req) => {
+  app.post('/servers/:server_id/os-interface', { schema: { params: ServerIdParams, response: { 200: InterfaceResponse, ...novaErrors } } }, async (req) => {
     const body = validBody<AttachInterfaceInput>(AttachInterfaceBody, req.body).interfaceAttachment
     const port = await nova.attachInterface(callerOf(req).projectId, req.params.server_id, {
       netId: body.net_id, portId: body.port_id, fixedIp: body.fixed_ips?.[0]?.ip_address,
@@ -219,12 +223,12 @@ export const serverRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = a
     return { interfaceAttachment: interfaceView(port, req.microversion) }
   })
 
-  app.get('/servers/:server_id/os-interface/:port_id', { schema: { params: PortParams } }, async (req) => {
+  app.get('/servers/:server_id/os-interface/:port_id', { schema: { params: PortParams, response: { 200: InterfaceResponse, ...novaErrors } } }, async (req) => {
     const caller = callerOf(req)
     return { interfaceAttachment: interfaceView(await nova.showInterface(caller.projectId, req.params.server_id, req.params.port_id, caller.admin), req.microversion) }
   })
 
-  app.delete('/servers/:server_id/os-interface/:port_id', { schema: { params: PortParams } }, async (req, reply) => {
+  app.delete('/servers/:server_id/os-interface/:port_id', { schema: { params: PortParams, response: { 202: NoContent('Detach accepted'), ...novaErrors } } }, async (req, reply) => {
     await nova.detachInterface(callerOf(req).projectId, req.params.server_id, req.params.port_id)
     return reply.code(202).send()
   })

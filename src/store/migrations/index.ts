@@ -10,6 +10,7 @@ import * as agentTasks from './0008-agent-tasks.ts'
 import * as groupPolicies from './0009-group-policies.ts'
 import * as openstack from './0010-openstack.ts'
 import * as authGeneration from './0011-auth-generation.ts'
+import * as events from './0012-events.ts'
 
 /** A migration that may need to know which dialect it runs on. */
 interface DialectMigration {
@@ -27,6 +28,7 @@ const ordered: Record<string, DialectMigration> = {
   '0009-group-policies': groupPolicies,
   '0010-openstack': openstack,
   '0011-auth-generation': authGeneration,
+  '0012-events': events,
 }
 
 /**

@@ -1,0 +1,37 @@
+import { sql, type Kysely } from 'kysely'
+import type { Dialect } from '../database.ts'
+
+/**
+ * The event history (`events`, see `EventTable`). Every read is "newest first by id" within one
+ * filter, so each filter has an index ending in the id; the partial ones leave out the rows a
+ * filter can never match (host events name no server, most server events no group), which keeps
+ * inserts cheap. `at` is indexed for the time filters and for pruning by age.
+ *
+ * PostgreSQL compares text by the database's collation; ids compare byte-wise ("C") so that
+ * their order is the order they were made in on either engine.
+ */
+export async function up(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
+  await db.schema
+    .createTable('events')
+    .addColumn('id', dialect === 'postgres' ? sql`text collate "C"` : 'text', (c) => c.primaryKey())
+    .addColumn('at', 'text', (c) => c.notNull())
+    .addColumn('kind', 'text', (c) => c.notNull())
+    .addColumn('project_id', 'text')
+    .addColumn('server_id', 'text')
+    .addColumn('group_id', 'text')
+    .addColumn('host', 'text')
+    .addColumn('from_host', 'text')
+    .addColumn('to_host', 'text')
+    .addColumn('reason', 'text')
+    .addColumn('status_from', 'text')
+    .addColumn('status_to', 'text')
+    .addColumn('job_id', 'text')
+    .addColumn('detail', 'text')
+    .addColumn('diagnosis', 'text')
+    .execute()
+  for (const column of ['server_id', 'group_id', 'project_id', 'host', 'from_host', 'to_host']) {
+    await sql`create index ${sql.id(`events_${column}`)} on events (${sql.id(column)}, id) where ${sql.id(column)} is not null`.execute(db)
+  }
+  await db.schema.createIndex('events_kind').on('events').columns(['kind', 'id']).execute()
+  await db.schema.createIndex('events_at').on('events').column('at').execute()
+}
