@@ -22,7 +22,7 @@ import { recycleBinRoutes } from './api/huawei/recycle-bin.ts'
 import { scheduledEventRoutes } from './api/huawei/scheduled-events.ts'
 import { serverRoutes } from './api/huawei/servers.ts'
 import type { TlsMaterial } from './config.ts'
-import { dashboardRoutes } from './dashboard/routes.ts'
+import { dashboardPage } from './dashboard/routes.ts'
 import { apiNotFound, EcsError, invalidParameter } from './domain/errors.ts'
 import type { Services } from './services/index.ts'
 import { VERSION } from './version.ts'
@@ -223,7 +223,7 @@ export function buildApp(services: Services, logger: Logger, tls?: TlsMaterial) 
     { prefix: '/v3/:project_id' },
   )
   app.register(adminRoutes, { services, prefix: '/admin' })
-  app.register(dashboardRoutes, { services })
+  app.register(dashboardPage)
   app.register(agentRoutes, { services, prefix: '/agent/v1' })
   // Unauthenticated, as the routes it describes are no secret: the document and a page to read it.
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())

@@ -125,9 +125,10 @@ export function startBaseline(options: { core: number | undefined; logFile: stri
 
 /** Runs `ecsd fleet generate` in a child process; returns its summary line. */
 export function generateFleetCli(args: string[]): string {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts', 'fleet', 'generate', ...args], { cwd: ROOT, encoding: 'utf8', env: withoutEcsd(process.env), stdio: ['ignore', 'pipe', 'inherit'] })
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts', 'fleet', 'generate', '--json', ...args], { cwd: ROOT, encoding: 'utf8', env: withoutEcsd(process.env), stdio: ['ignore', 'pipe', 'inherit'] })
   if (r.status !== 0) throw new Error(`fleet generate failed (${r.status}): ${r.stdout}`)
-  return r.stdout.trim()
+  const s = JSON.parse(r.stdout) as { hosts: number; servers: number; groups: number; members: number; zones: string[]; seconds: number }
+  return `fleet: ${s.hosts} hosts in ${s.zones.join(', ')}, ${s.servers} servers, ${s.groups} groups with ${s.members} members, in ${s.seconds.toFixed(1)} s`
 }
 
 function withoutEcsd(env: NodeJS.ProcessEnv): Record<string, string> {

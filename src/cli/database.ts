@@ -7,7 +7,6 @@ import type { Command } from 'commander'
 import type { Logger } from 'pino'
 import { loadConfig, sqliteFile, type Config, type ConfigFlags } from '../config.ts'
 import { createLogger, subsystem } from '../logger.ts'
-import type { IdentityService } from '../services/identity/index.ts'
 import type { Database } from '../store/database.ts'
 import { CommandError, EXIT, reason } from './errors.ts'
 import { print, printJson, table } from './output.ts'
@@ -47,18 +46,6 @@ export async function openDatabase(config: Config, options: { migrate: boolean; 
   } catch (err) {
     await database?.close().catch(() => undefined)
     throw new CommandError(`cannot ${options.migrate ? 'migrate' : 'open'} the database ${databaseName(config)}: ${reason(err)}`, EXIT.failure, { cause: err })
-  }
-}
-
-/**
- * Fails when the master key does not open the stored credential secrets (the identity service
- * says so with a plain Error): a configuration error, exit 2, as a key that cannot be read is.
- */
-export async function checkMasterKey(identity: Pick<IdentityService, 'checkMasterKey'>): Promise<void> {
-  try {
-    await identity.checkMasterKey()
-  } catch (err) {
-    throw new CommandError(reason(err), EXIT.usage, { cause: err })
   }
 }
 

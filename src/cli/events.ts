@@ -4,6 +4,7 @@
  * reads it: newest first, filtered by server, group, host, kind, project and time.
  */
 import type { Command } from 'commander'
+import { eventBody } from '../api/admin/views.ts'
 import { loadConfig, type ConfigFlags } from '../config.ts'
 import type { EventKind, EventView } from '../services/events.ts'
 import { boundedText, pastTime, positiveInt } from './arguments.ts'
@@ -23,15 +24,6 @@ interface EventsFlags extends ConfigFlags {
   limit?: number
   marker?: string
   json?: boolean
-}
-
-/** An event in the admin API's names (snake_case), for `--json`. */
-function eventBody(e: EventView) {
-  return {
-    id: e.id, at: e.at, kind: e.kind, project_id: e.projectId, server_id: e.serverId, group_id: e.groupId, host: e.host,
-    from_host: e.fromHost, to_host: e.toHost, reason: e.reason, status_from: e.statusFrom, status_to: e.statusTo, job_id: e.jobId,
-    message: e.message, diagnosis: e.diagnosis,
-  }
 }
 
 /** Where it happened: a move's source → target, otherwise its host. */

@@ -8,7 +8,7 @@ import { apiTime } from '../domain/scheduled-event.ts'
 import { createLogger } from '../logger.ts'
 import { loadMasterKey, SecretBox } from '../services/identity/secrets.ts'
 import { createServices, type Services } from '../services/index.ts'
-import { checkMasterKey, openDatabase } from './database.ts'
+import { openDatabase } from './database.ts'
 import type { AddedHost, ConsoleBody, HostAction, HostBody, HostDetailBody, HostsClient, MaintenanceWindowBody, NewHostBody, PlannedMaintenance, TargetFlags } from './hosts.ts'
 
 /** The services over the database, as a server wires them (migrated, master key checked), without listening or background work. */
@@ -20,7 +20,7 @@ export async function openDatabaseHosts(flags: TargetFlags): Promise<HostsClient
   try {
     const box = new SecretBox(loadMasterKey({ value: config.masterKey, file: config.masterKeyFile }))
     const services = createServices(config, database, logger, box)
-    await checkMasterKey(services.identity)
+    await services.identity.checkMasterKey()
     return new DatabaseHosts(services)
   } catch (err) {
     await database.close()

@@ -1,7 +1,8 @@
 import type { Command } from 'commander'
+import { credentialBody } from '../api/admin/views.ts'
 import { loadConfig, type ConfigFlags } from '../config.ts'
-import type { CredentialInfo, IdentityService } from '../services/identity/index.ts'
-import { checkMasterKey, databaseOptions, openDatabase } from './database.ts'
+import type { IdentityService } from '../services/identity/index.ts'
+import { databaseOptions, openDatabase } from './database.ts'
 import { print, printJson, table } from './output.ts'
 
 type Flags = ConfigFlags & { json?: boolean }
@@ -15,7 +16,7 @@ async function withIdentity<T>(flags: Flags, fn: (identity: IdentityService) => 
   try {
     const box = new SecretBox(loadMasterKey({ value: config.masterKey, file: config.masterKeyFile }))
     const identity = new IdentityService(database, box, config.tokenTtlMs)
-    await checkMasterKey(identity)
+    await identity.checkMasterKey()
     return await fn(identity)
   } finally {
     await database.close()
@@ -31,14 +32,6 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = []
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
-}
-
-/** A credential as the admin API lists it (`GET /admin/projects/{id}/credentials`): never its secret. */
-function credentialBody(c: CredentialInfo) {
-  return {
-    access: c.accessKey, project_id: c.projectId, admin: c.admin, description: c.description,
-    status: c.revokedAt === null ? 'active' : 'revoked', created_at: c.createdAt, ...(c.revokedAt === null ? {} : { revoked_at: c.revokedAt }),
-  }
 }
 
 /**

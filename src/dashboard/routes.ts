@@ -1,7 +1,8 @@
 /**
  * The operator dashboard: the page at /dashboard (static assets built by Vite from dashboard/
- * into dashboard/dist) and its JSON reads under /admin/fleet, signed and admin-only like every
- * other /admin route. The page itself carries no data and no secret, so it is served to anyone.
+ * into dashboard/dist) and its JSON reads under /admin/fleet, which the admin plugin registers
+ * behind its guard (signed, admin-only). The page itself carries no data and no secret, so it is
+ * served to anyone.
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
@@ -10,10 +11,8 @@ import { fileURLToPath } from 'node:url'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
 import { Type } from 'typebox'
-import { authenticate } from '../api/auth/authenticate.ts'
-import { unstorableText } from '../api/json.ts'
 import { huaweiErrors, Nullable, Open } from '../api/schemas/responses.ts'
-import { adminOnly, apiNotFound, invalidParameter } from '../domain/errors.ts'
+import { apiNotFound } from '../domain/errors.ts'
 import type { Services } from '../services/index.ts'
 import { readFleet, readServers, type FleetGroup, type FleetHost, type FleetServer } from './fleet.ts'
 
@@ -30,13 +29,6 @@ export const MAX_HOSTS_PER_READ = 500
 export const MAX_SERVERS_PER_READ = 5000
 
 const DEFAULT_SERVERS_PER_READ = 1000
-
-/** Options of the dashboard plugin. */
-export interface DashboardOptions {
-  services: Services
-  /** The built page; default `DEFAULT_ASSETS_DIR` (tests point it elsewhere). */
-  assetsDir?: string
-}
 
 const NullableText = Nullable(Type.String())
 
@@ -129,20 +121,10 @@ function serverBody(s: FleetServer) {
 }
 
 /**
- * The dashboard: its page (`dashboardPage`) and its reads under /admin (`GET /admin/fleet`, every
- * host and group; `GET /admin/fleet/servers`, servers of some hosts, of a group, one server, or a
- * search).
- */
-export const dashboardRoutes: FastifyPluginAsyncTypebox<DashboardOptions> = async (app, { services, assetsDir = DEFAULT_ASSETS_DIR }) => {
-  await app.register(dashboardPage, { assetsDir })
-  await app.register(fleetRoutes, { services, prefix: '/admin' })
-}
-
-/**
  * `GET /dashboard` (the page; a 503 naming `BUILD_COMMAND` when it was not built) and
  * `GET /dashboard/assets/{file}`.
  */
-export const dashboardPage: FastifyPluginAsyncTypebox<{ assetsDir: string }> = async (app, { assetsDir }) => {
+export const dashboardPage: FastifyPluginAsyncTypebox<{ assetsDir?: string }> = async (app, { assetsDir = DEFAULT_ASSETS_DIR }) => {
   const page = async (_req: unknown, reply: FastifyReply) => {
     const file = path.join(assetsDir, 'index.html')
     if (!existsSync(file)) {
@@ -167,15 +149,8 @@ export const dashboardPage: FastifyPluginAsyncTypebox<{ assetsDir: string }> = a
   })
 }
 
-/** The dashboard's reads, under /admin and with the same guard as the other operator routes. */
-const fleetRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (admin, { services }) => {
-  admin.addHook('preValidation', async (req) => {
-    req.principal = await authenticate(services.identity, req, undefined)
-    if (!req.principal.admin) throw adminOnly(`${req.method} ${req.url.split('?')[0] ?? ''}`)
-    const problem = req.bodyProblem ?? unstorableText({ params: req.params, query: req.query })
-    if (problem !== undefined) throw invalidParameter(problem)
-  })
-
+/** The dashboard's reads, registered by the admin plugin under /admin, behind its guard. */
+export const fleetRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (admin, { services }) => {
   /** Every host (zone, fault domain, use, state, server count) and every group with its members' hosts. */
   admin.get('/fleet', { schema: { response: { 200: FleetResponse, ...huaweiErrors } } }, async (_req, reply) => {
     const fleet = await readFleet(services.database.db, services.hosts)

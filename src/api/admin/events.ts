@@ -1,8 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { EVENT_ID_PATTERN, EVENT_KINDS, listEvents, MAX_EVENT_LIMIT, type EventView } from '../../services/events.ts'
+import { EVENT_ID_PATTERN, EVENT_KINDS, listEvents, MAX_EVENT_LIMIT } from '../../services/events.ts'
 import type { Services } from '../../services/index.ts'
 import { huaweiErrors } from '../schemas/responses.ts'
+import { eventBody } from './views.ts'
 
 const EventId = Type.String({ pattern: EVENT_ID_PATTERN })
 /** Parsed by the service, which answers 400 for a text that is not ISO 8601 with a zone. */
@@ -49,15 +50,6 @@ const EventBody = Type.Object(
 )
 
 const EventListResponse = Type.Object({ events: Type.Array(EventBody), next_marker: NullableText }, open)
-
-/** An event in the admin API's names. */
-function eventBody(e: EventView) {
-  return {
-    id: e.id, at: e.at, kind: e.kind, project_id: e.projectId, server_id: e.serverId, group_id: e.groupId, host: e.host,
-    from_host: e.fromHost, to_host: e.toHost, reason: e.reason, status_from: e.statusFrom, status_to: e.statusTo, job_id: e.jobId,
-    message: e.message, diagnosis: e.diagnosis,
-  }
-}
 
 /**
  * `GET /admin/events` (admin credentials only; the hook is the admin plugin's): the event

@@ -4,7 +4,7 @@ import { Type } from 'typebox'
 import { adminOnly, EcsError, invalidParameter } from '../../domain/errors.ts'
 import { FAULT_MODES, FAULT_STEPS, MAX_FAULT_REASON_LENGTH, type Fault } from '../../domain/fault.ts'
 import { audit } from '../../services/audit.ts'
-import { IdentityError, type CredentialInfo } from '../../services/identity/index.ts'
+import { IdentityError } from '../../services/identity/index.ts'
 import type { Services } from '../../services/index.ts'
 import { authenticate } from '../auth/authenticate.ts'
 import { unstorableText } from '../json.ts'
@@ -13,7 +13,9 @@ import {
 } from '../schemas/admin-responses.ts'
 import { huaweiErrors, JobAccepted, NoContent } from '../schemas/responses.ts'
 import { eventAdminRoutes } from './events.ts'
+import { fleetRoutes } from '../../dashboard/routes.ts'
 import { hostAdminRoutes } from './hosts.ts'
+import { credentialBody } from './views.ts'
 
 const ProjectParams = Type.Object({ project_id: Type.String({ maxLength: 64 }) }, { additionalProperties: false })
 const CreateProject = Type.Object(
@@ -83,19 +85,6 @@ function faultBody(f: Fault) {
   return { id: f.id, host: f.hostName, step: f.step, mode: f.mode, probability: f.probability, reason: f.reason, created_at: f.createdAt }
 }
 
-/** Credentials as the admin API lists them (Huawei IAM's field names); never the secret. */
-function credentialBody(c: CredentialInfo) {
-  return {
-    access: c.accessKey,
-    project_id: c.projectId,
-    admin: c.admin,
-    description: c.description,
-    status: c.revokedAt === null ? 'active' : 'revoked',
-    created_at: c.createdAt,
-    ...(c.revokedAt === null ? {} : { revoked_at: c.revokedAt }),
-  }
-}
-
 function fromIdentityError(err: unknown): never {
   if (err instanceof IdentityError) {
     if (err.reason === 'not-found') throw new EcsError('Ecs.0005', 404, err.message)
@@ -123,6 +112,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
 
   await app.register(hostAdminRoutes, { services })
   await app.register(eventAdminRoutes, { services })
+  await app.register(fleetRoutes, { services })
 
   /**
    * An operator's migration of any server: `live` keeps it running (it must be ACTIVE); `host`

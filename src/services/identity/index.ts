@@ -4,7 +4,7 @@ import type { Database, Tx } from '../../store/database.ts'
 import { nowIso } from '../time.ts'
 import { AuthState } from './auth-cache.ts'
 import { DUMMY_HASH, hashPassword, verifyPassword } from './passwords.ts'
-import { SecretBox } from './secrets.ts'
+import { MasterKeyError, SecretBox } from './secrets.ts'
 
 /** Consecutive failed signatures after which an access key is locked (as the real gateway does). */
 export const LOCKOUT_THRESHOLD = 5
@@ -345,7 +345,7 @@ export class IdentityService {
   async checkMasterKey(): Promise<void> {
     const row = await this.database.db.selectFrom('credentials').select(['access_key', 'secret_key']).limit(1).executeTakeFirst()
     if (row && SecretBox.isSealed(row.secret_key) && this.box.open(row.secret_key, row.access_key) === undefined) {
-      throw new Error('the master key does not open the stored credential secrets: start with the ECSD_MASTER_KEY (or key file) they were sealed with')
+      throw new MasterKeyError('the master key does not open the stored credential secrets: start with the ECSD_MASTER_KEY (or key file) they were sealed with')
     }
   }
 }
