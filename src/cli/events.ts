@@ -59,7 +59,7 @@ export function registerEventsCommand(program: Command): void {
     const database = await openDatabase(loadConfig({ dataDir: flags.dataDir, database: flags.database, logLevel: 'warn' }), { migrate: false })
     try {
       const page = await listEvents(
-        database.db,
+        database,
         { serverId: flags.server, groupId: flags.group, host: flags.host, kind: flags.kind as EventKind | undefined, projectId: flags.project, since: flags.since, until: flags.until },
         { limit: flags.limit, marker: flags.marker },
       )

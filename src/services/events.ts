@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely'
+import { sql, type Kysely, type Selectable } from 'kysely'
 import { EcsError, invalidParameter, NoValidHostError } from '../domain/errors.ts'
 import { DRAIN_REASON, DRAINED_REASON } from '../domain/host.ts'
 import { parseApiTime } from '../domain/scheduled-event.ts'
@@ -108,7 +108,8 @@ const EVENT_ID = new RegExp(EVENT_ID_PATTERN)
  * Reads a page of events. Throws `Ecs.0005` for a limit out of range, a marker that is not an
  * event id, both `marker` and `after`, or a time that is not ISO 8601 with a zone.
  */
-export async function listEvents(db: Kysely<Schema>, filter: EventFilter, page: EventPage): Promise<EventList> {
+export async function listEvents(database: Pick<Database, 'db' | 'dialect'>, filter: EventFilter, page: EventPage): Promise<EventList> {
+  const { db } = database
   const limit = page.limit ?? DEFAULT_EVENT_LIMIT
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_EVENT_LIMIT) throw invalidParameter(`limit must be an integer from 1 to ${MAX_EVENT_LIMIT}, got ${limit}`)
   if (page.marker !== undefined && page.after !== undefined) throw invalidParameter('give marker (to page back to older events) or after (to poll for newer ones), not both')
@@ -129,8 +130,20 @@ export async function listEvents(db: Kysely<Schema>, filter: EventFilter, page: 
   }
   if (filter.until !== undefined) q = q.where('at', '<', isoTime('until', filter.until))
   if (page.after !== undefined) {
-    const rows = await q.where('id', '>', page.after).orderBy('id', 'asc').limit(limit).execute()
-    return { events: rows.map(toView), nextMarker: rows.at(-1)?.id ?? page.after }
+    const after = page.after
+    if (database.dialect === 'postgres') {
+      // In the order transactions took their ids, and only those below the oldest one still
+      // running: an event read here can no longer be preceded by one that commits late.
+      const anchor = await db.selectFrom('events').select('tx').where('id', '=', after).executeTakeFirst()
+      q = anchor === undefined
+        ? q.where('id', '>', after)
+        : q.where((eb) => eb.or([eb('tx', '>', anchor.tx), eb.and([eb('tx', '=', anchor.tx), eb('id', '>', after)])]))
+      q = q.where('tx', '<', sql<string>`pg_snapshot_xmin(pg_current_snapshot())::text::bigint`).orderBy('tx', 'asc')
+    } else {
+      q = q.where('id', '>', after)
+    }
+    const rows = await q.orderBy('id', 'asc').limit(limit).execute()
+    return { events: rows.map(toView), nextMarker: rows.at(-1)?.id ?? after }
   }
   if (page.marker !== undefined) q = q.where('id', '<', page.marker)
   const rows = await q.orderBy('id', 'desc').limit(limit + 1).execute()
@@ -153,7 +166,7 @@ function firstIdAt(iso: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8)}-0000-0000-000000000000`
 }
 
-function toView(r: EventTable): EventView {
+function toView(r: Selectable<EventTable>): EventView {
   return {
     id: r.id, at: r.at, kind: r.kind as EventKind, projectId: r.project_id, serverId: r.server_id, groupId: r.group_id, host: r.host,
     fromHost: r.from_host, toHost: r.to_host, reason: r.reason, statusFrom: r.status_from, statusTo: r.status_to, jobId: r.job_id,
@@ -165,7 +178,7 @@ function toView(r: EventTable): EventView {
  * The event's sentence, composed when it is read from what was recorded, so that every event of
  * a kind reads alike.
  */
-function messageOf(r: EventTable): string {
+function messageOf(r: Selectable<EventTable>): string {
   const why = r.reason === null ? '' : ` (${r.reason})`
   const detail = r.detail === null ? '' : `: ${r.detail}`
   const inGroup = r.group_id === null ? '' : ` in group ${r.group_id}`

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import { setTimeout } from 'node:timers/promises'
 import { EcsError } from '../../src/domain/errors.ts'
 import { DEMO } from '../../src/services/demo.ts'
 import { EventPruner, listEvents, pruneEvents, recordEvent, type EventFilter, type EventView, type NewEvent } from '../../src/services/events.ts'
@@ -22,7 +23,7 @@ async function history(database: Database, filter: EventFilter = {}): Promise<Ev
   const all: EventView[] = []
   let marker: string | undefined
   for (;;) {
-    const page = await listEvents(database.db, filter, { limit: 1000, marker })
+    const page = await listEvents(database, filter, { limit: 1000, marker })
     all.push(...page.events)
     if (page.nextMarker === null) return all.reverse()
     marker = page.nextMarker
@@ -323,7 +324,7 @@ for (const dialect of DIALECTS) {
 
       assert.deepEqual(await kinds({ since: new Date().toISOString() }), [], 'none since now')
       for (const bad of [{ since: 'yesterday' }, { until: '2030-01-01' }, { since: '2030-02-30T00:00:00Z' }] as EventFilter[]) {
-        await assert.rejects(listEvents(database.db, bad, {}), (err: unknown) => err instanceof EcsError && err.code === 'Ecs.0005')
+        await assert.rejects(listEvents(database, bad, {}), (err: unknown) => err instanceof EcsError && err.code === 'Ecs.0005')
       }
     })
 
@@ -341,7 +342,7 @@ for (const dialect of DIALECTS) {
         let marker: string | undefined
         let pages = 0
         do {
-          const page = await listEvents(database.db, filter, { limit: 7, marker })
+          const page = await listEvents(database, filter, { limit: 7, marker })
           assert.ok(page.events.length <= 7)
           seen.push(...page.events.map((e) => e.id))
           marker = page.nextMarker ?? undefined
@@ -351,23 +352,60 @@ for (const dialect of DIALECTS) {
         assert.deepEqual(seen, expected, 'newest first, each once')
         assert.equal(pages, Math.ceil(expected.length / 7))
       }
-      const exact = await listEvents(database.db, {}, { limit: 53 })
+      const exact = await listEvents(database, {}, { limit: 53 })
       assert.equal(exact.nextMarker, null, 'no next page when the page holds the rest')
-      assert.equal((await listEvents(database.db, {}, {})).events.length, 53)
+      assert.equal((await listEvents(database, {}, {})).events.length, 53)
 
       const newest = all.at(-1)!.id
-      const quiet = await listEvents(database.db, {}, { after: newest })
+      const quiet = await listEvents(database, {}, { after: newest })
       assert.deepEqual(quiet, { events: [], nextMarker: newest }, 'nothing new: poll with the same id again')
       await record(database, [1, 2, 3].map((n) => ({ kind: 'placed' as const, at: new Date().toISOString(), serverId: `new${n}`, hostId: h!.id, reason: 'create' })))
-      const first = await listEvents(database.db, {}, { after: newest, limit: 2 })
+      // On PostgreSQL a poll reads only transactions below every one still running in the
+      // cluster (other test files' included): what it answers may lag, never skip.
+      while ((await listEvents(database, {}, { after: newest })).events.length < 3) await setTimeout(10)
+      const first = await listEvents(database, {}, { after: newest, limit: 2 })
       assert.deepEqual(first.events.map((e) => e.serverId), ['new1', 'new2'], 'oldest first, at most limit')
-      const second = await listEvents(database.db, {}, { after: first.nextMarker! })
+      const second = await listEvents(database, {}, { after: first.nextMarker! })
       assert.deepEqual(second.events.map((e) => e.serverId), ['new3'])
-      assert.deepEqual((await listEvents(database.db, { serverId: 'new2' }, { after: newest })).events.map((e) => e.serverId), ['new2'], 'filters apply')
+      assert.deepEqual((await listEvents(database, { serverId: 'new2' }, { after: newest })).events.map((e) => e.serverId), ['new2'], 'filters apply')
 
       for (const page of [{ limit: 0 }, { limit: 1001 }, { marker: 'x' }, { after: 'not-an-id' }, { marker: newest, after: newest }]) {
-        await assert.rejects(listEvents(database.db, {}, page), (err: unknown) => err instanceof EcsError && err.code === 'Ecs.0005', JSON.stringify(page))
+        await assert.rejects(listEvents(database, {}, page), (err: unknown) => err instanceof EcsError && err.code === 'Ecs.0005', JSON.stringify(page))
       }
+    })
+
+    test('following with after never passes an event whose transaction commits after a newer one', async (t) => {
+      const { database } = await buildTestApp(t, { dialect })
+      const at = () => new Date().toISOString()
+      await record(database, [{ kind: 'placed', at: at(), serverId: 'start', reason: 'create' }])
+      const start = (await listEvents(database, {}, { limit: 1 })).events[0]!.id
+      let inserted!: () => void
+      let release!: () => void
+      const insertedSlow = new Promise<void>((resolve) => (inserted = resolve))
+      const held = new Promise<void>((resolve) => (release = resolve))
+      // SQLite has one writer: the second transaction could not commit while the first is open.
+      const slow = dialect === 'postgres'
+        ? database.transaction(async ({ db }) => {
+          await recordEvent(db, { kind: 'placed', at: at(), serverId: 'slow', reason: 'create' })
+          inserted()
+          await held
+        })
+        : Promise.resolve(inserted())
+      await insertedSlow
+      await record(database, [{ kind: 'placed', at: at(), serverId: 'fast', reason: 'create' }])
+      const during = await listEvents(database, {}, { after: start })
+      if (dialect === 'postgres') assert.deepEqual(during.events, [], 'the committed event waits while an older transaction may still commit one')
+      release()
+      await slow
+      const seen: string[] = during.events.map((e) => e.serverId!)
+      let cursor = during.nextMarker!
+      while (seen.length < (dialect === 'postgres' ? 2 : 1)) {
+        const page = await listEvents(database, {}, { after: cursor })
+        seen.push(...page.events.map((e) => e.serverId!))
+        cursor = page.nextMarker!
+        if (page.events.length === 0) await setTimeout(10)
+      }
+      assert.deepEqual(seen, dialect === 'postgres' ? ['slow', 'fast'] : ['fast'], 'each event once, in the order their transactions began')
     })
 
     test('retention deletes events past the age, then the oldest past the count, in bounded batches', async (t) => {

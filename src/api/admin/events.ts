@@ -60,7 +60,7 @@ export const eventAdminRoutes: FastifyPluginAsyncTypebox<{ services: Services }>
   app.get('/events', { schema: { querystring: EventsQuery, response: { 200: EventListResponse, ...huaweiErrors } } }, async (req) => {
     const q = req.query
     const page = await listEvents(
-      services.database.db,
+      services.database,
       { serverId: q.server_id, groupId: q.group_id, host: q.host, kind: q.kind, since: q.since, until: q.until },
       { limit: q.limit, marker: q.marker, after: q.after },
     )

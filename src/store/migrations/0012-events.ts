@@ -9,6 +9,12 @@ import type { Dialect } from '../database.ts'
  *
  * PostgreSQL compares text by the database's collation; ids compare byte-wise ("C") so that
  * their order is the order they were made in on either engine.
+ *
+ * PostgreSQL also keeps `tx`, the recording transaction's id: transactions there commit side by
+ * side, so an event may become visible after a newer one was read, and a reader following the
+ * history (`after`) orders by `tx` and reads only transactions that have all ended (below the
+ * snapshot's xmin), so that it never passes an event that commits late. SQLite commits one
+ * transaction at a time, in the order its events were made: it needs no `tx`.
  */
 export async function up(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
   await db.schema
@@ -28,10 +34,12 @@ export async function up(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
     .addColumn('job_id', 'text')
     .addColumn('detail', 'text')
     .addColumn('diagnosis', 'text')
+    .$call((t) => (dialect === 'postgres' ? t.addColumn('tx', 'bigint', (c) => c.notNull().defaultTo(sql`pg_current_xact_id()::text::bigint`)) : t))
     .execute()
   for (const column of ['server_id', 'group_id', 'project_id', 'host', 'from_host', 'to_host']) {
     await sql`create index ${sql.id(`events_${column}`)} on events (${sql.id(column)}, id) where ${sql.id(column)} is not null`.execute(db)
   }
   await db.schema.createIndex('events_kind').on('events').columns(['kind', 'id']).execute()
   await db.schema.createIndex('events_at').on('events').column('at').execute()
+  if (dialect === 'postgres') await db.schema.createIndex('events_tx').on('events').columns(['tx', 'id']).execute()
 }

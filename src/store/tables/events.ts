@@ -1,3 +1,5 @@
+import type { Generated } from 'kysely'
+
 /**
  * One entry of the event history: a placement, a move, a refused placement, a change of a
  * server's status, of a group's membership or of a host's state. Rows are only ever inserted
@@ -32,4 +34,9 @@ export interface EventTable {
   detail: string | null
   /** A refused placement: placement's per-filter funnel. */
   diagnosis: string | null
+  /**
+   * PostgreSQL only: the id of the transaction that recorded it (set by the database), which a
+   * reader following the history orders by (migration 0012 says why). pg answers a bigint as text.
+   */
+  tx: Generated<string>
 }
