@@ -391,7 +391,10 @@ export async function pruneEvents(
   }
   const cutoff = new Date(now.getTime() - retention.days * 86_400_000).toISOString()
   let full = true
-  while (full && budget > 0) full = await deleteBatch((db) => oldest(db).where('at', '<', cutoff).orderBy('at'))
+  // By id, which is time-ordered and the primary key: an event older than the cutoff by its id
+  // is older by its time too; one made within a millisecond of the cutoff goes next round.
+  const beforeCutoff = firstIdAt(cutoff)
+  while (full && budget > 0) full = await deleteBatch((db) => oldest(db).where('id', '<', beforeCutoff).where('at', '<', cutoff).orderBy('id'))
   if (full) return { deleted, more: true }
   // The newest event past the count: it and every older one go. Reading it walks `maxRows`
   // index entries, which is why rounds are minutes apart.

@@ -4,6 +4,7 @@ import { setTimeout } from 'node:timers/promises'
 import { EcsError } from '../../src/domain/errors.ts'
 import { DEMO } from '../../src/services/demo.ts'
 import { EventPruner, listEvents, pruneEvents, recordEvent, type EventFilter, type EventView, type NewEvent } from '../../src/services/events.ts'
+import { uuidV7 } from '../../src/services/time.ts'
 import type { Database } from '../../src/store/database.ts'
 import {
   DIALECTS, buildTestApp, call, createBody, createGroup, createServers, groupAction, snapshot, stopServers, v1, waitForIdle, waitForJob, type TestApp,
@@ -46,6 +47,20 @@ async function enableAll(database: Database): Promise<void> {
 
 async function azHosts(database: Database, az: string): Promise<string[]> {
   return (await database.db.selectFrom('hosts').select('name').where('az', '=', az).orderBy('name').execute()).map((h) => h.name)
+}
+
+/**
+ * Records events dated in the past, with the ids a writer would have made then (ids are
+ * time-ordered, and pruning by age goes by them).
+ */
+async function recordPast(database: Database, events: NewEvent[]): Promise<void> {
+  await database.transaction(async ({ db }) => {
+    for (const [i, e] of events.entries()) {
+      await recordEvent(db, e)
+      const made = await db.selectFrom('events').select('id').orderBy('id', 'desc').limit(1).executeTakeFirstOrThrow()
+      await db.updateTable('events').set({ id: uuidV7(Date.parse(e.at), i % 4096, '0123456789abcdef') }).where('id', '=', made.id).execute()
+    }
+  })
 }
 
 /** Records events as a writer does, each in its own transaction. */
@@ -413,10 +428,10 @@ for (const dialect of DIALECTS) {
       const now = new Date()
       const daysAgo = (d: number) => new Date(now.getTime() - d * 86_400_000).toISOString()
       const ids = async () => (await history(database)).map((e) => e.serverId)
-      await database.transaction(async ({ db }) => {
-        for (let i = 0; i < 10; i++) await recordEvent(db, { kind: 'placed', at: daysAgo(40 - i), serverId: `old${i}` })
-        for (let i = 0; i < 20; i++) await recordEvent(db, { kind: 'placed', at: daysAgo(5), serverId: `new${i}` })
-      })
+      await recordPast(database, [
+        ...Array.from({ length: 10 }, (_, i) => ({ kind: 'placed' as const, at: daysAgo(40 - i), serverId: `old${i}` })),
+        ...Array.from({ length: 20 }, (_, i) => ({ kind: 'placed' as const, at: daysAgo(5), serverId: `new${i}` })),
+      ])
 
       const byAge = await pruneEvents(database, { days: 30, maxRows: 1000 }, now, { batch: 4 })
       assert.deepEqual(byAge, { deleted: 10, more: false })
@@ -430,10 +445,10 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(await ids(), ['new15', 'new16', 'new17', 'new18', 'new19'], 'the newest are kept')
       assert.deepEqual(await pruneEvents(database, { days: 30, maxRows: 5 }, now), { deleted: 0, more: false })
 
-      await database.transaction(({ db }) => recordEvent(db, { kind: 'placed', at: new Date(0).toISOString(), serverId: 'ancient' }))
+      await recordPast(database, [{ kind: 'placed', at: new Date(0).toISOString(), serverId: 'ancient' }])
       const pruner = new EventPruner(database, { days: 30, maxRows: 5 })
       assert.equal(await pruner.pruneIfDue(), 1, 'the first call prunes')
-      await database.transaction(({ db }) => recordEvent(db, { kind: 'placed', at: new Date(0).toISOString(), serverId: 'ancient' }))
+      await recordPast(database, [{ kind: 'placed', at: new Date(1).toISOString(), serverId: 'ancient' }])
       assert.equal(await pruner.pruneIfDue(), 0, 'the next waits for the interval')
     })
   })
