@@ -331,6 +331,13 @@ export type ReplicaSource = readonly string[] | ReplicaFleet
 const REQUEST_TIMEOUT_MS = 30_000
 
 /**
+ * How long a check waits for a server or a job to settle before calling it a failure. Only a
+ * failure waits this long, so it is generous: a busy 2-core machine running other suites beside
+ * this one must not turn a slow success into a failure.
+ */
+const SETTLE_LIMIT_MS = 120_000
+
+/**
  * Sends one signed request to a live replica. A refused connection (nothing was delivered) is
  * retried on another replica transparently — that is what a load balancer does — so the caller
  * only sees answers and "lost" requests whose effect is unknown.
@@ -882,7 +889,7 @@ async function mutate(
  * stranded server comes back in that state once capacity returns.
  */
 async function checkEvacuee(ctx: LoadContext, rng: Rng, s: TrackedServer, op: Operation): Promise<void> {
-  const deadline = Date.now() + 30_000
+  const deadline = Date.now() + SETTLE_LIMIT_MS
   while (Date.now() < deadline) {
     const shown = await showServer(ctx, rng, s.id)
     if (shown === null) {
@@ -1040,7 +1047,7 @@ async function opPower(ctx: LoadContext, rng: Rng, s: TrackedServer, op: 'stop' 
 
 /** Waits until the server shows no task (its add_member re-placement ended); bounded. */
 async function settle(ctx: LoadContext, rng: Rng, s: TrackedServer): Promise<void> {
-  const deadline = Date.now() + 30_000
+  const deadline = Date.now() + SETTLE_LIMIT_MS
   while (Date.now() < deadline) {
     const shown = await showServer(ctx, rng, s.id)
     if (shown !== 'lost' && shown !== null && shown.taskState === null) {
@@ -1104,7 +1111,7 @@ async function opMove(ctx: LoadContext, rng: Rng, s: TrackedServer): Promise<voi
  * status and group are unchanged and its flavor is the old or the requested one.
  */
 async function resolveMove(ctx: LoadContext, rng: Rng, s: TrackedServer, op: Operation, why: string, flavors: string[]): Promise<void> {
-  const deadline = Date.now() + 30_000
+  const deadline = Date.now() + SETTLE_LIMIT_MS
   while (Date.now() < deadline) {
     const shown = await showServer(ctx, rng, s.id)
     if (shown === 'lost' || (shown !== null && shown.taskState !== null)) {
@@ -1136,7 +1143,7 @@ async function resolveMove(ctx: LoadContext, rng: Rng, s: TrackedServer, op: Ope
  * state before or after the operation; anything else is a failure.
  */
 async function resolvePower(ctx: LoadContext, rng: Rng, s: TrackedServer, op: 'stop' | 'start' | 'delete', why: string): Promise<void> {
-  const deadline = Date.now() + 30_000
+  const deadline = Date.now() + SETTLE_LIMIT_MS
   while (Date.now() < deadline) {
     const shown = await showServer(ctx, rng, s.id)
     if (shown === 'lost' || (shown !== null && shown.taskState !== null)) {
@@ -1440,7 +1447,7 @@ export async function verify(
   const rng = createRng((options.seed ?? run.summary.seed) ^ 0x1234567)
   const database = openDatabase(options.database)
   try {
-    const runningJobs = await waitForJobsToFinish(database, options.jobWaitMs ?? 15_000)
+    const runningJobs = await waitForJobsToFinish(database, options.jobWaitMs ?? SETTLE_LIMIT_MS)
     const violations = await audit(database.db, { stuckAfterMs: 0 })
     const capacity = await checkCapacity(database)
     const mismatches: string[] = []

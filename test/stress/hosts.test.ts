@@ -59,8 +59,11 @@ async function admin(replicas: ReplicaSource, rng: Rng, method: string, p: strin
   return out.body
 }
 
-/** Polls `probe` until it answers something other than undefined; fails the test after `timeoutMs`. */
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
+/**
+ * Polls `probe` until it answers something other than undefined; fails the test after `timeoutMs`,
+ * which only a failure waits out: generous, so that a busy machine is not a failure.
+ */
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 240_000): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const found = await probe()
