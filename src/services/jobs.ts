@@ -76,10 +76,10 @@ const PURGE_BATCH = 100
  * after commit; the runner asks the host driver to do the work, renewing the lease meanwhile,
  * and then commits the outcome. Every runner also sweeps for sub-jobs whose lease expired (their
  * runner died) and takes them over, so no job stays RUNNING; for recycle-bin servers whose
- * retention ended, which it deletes; and, now and then, for events past their retention. Each completion is conditional on the job still being
- * RUNNING and the server still carrying the job's task state (or, for a move, the move still
- * belonging to the job), so a step run twice (a takeover racing a slow owner) changes nothing
- * the second time.
+ * retention ended, which it deletes; and, now and then, for events past their retention. Each
+ * completion is conditional on the job still being RUNNING and the server still carrying the
+ * job's task state (or, for a move, the move still belonging to the job), so a step run twice (a
+ * takeover racing a slow owner) changes nothing the second time.
  */
 export class JobRunner {
   /** Identifies this runner in `jobs.lease_owner`; unique per process start. */
