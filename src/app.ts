@@ -21,6 +21,11 @@ import { moveRoutes, resizeV11Routes } from './api/huawei/moves.ts'
 import { recycleBinRoutes } from './api/huawei/recycle-bin.ts'
 import { scheduledEventRoutes } from './api/huawei/scheduled-events.ts'
 import { serverRoutes } from './api/huawei/servers.ts'
+import { serverAttributeRoutes } from './api/huawei/server-attributes.ts'
+import { serverMonitorRoutes, serverOsRoutes, serverOsV2Routes } from './api/huawei/server-os.ts'
+import { nicRoutes } from './api/huawei/nics.ts'
+import { volumeRoutes } from './api/huawei/volumes.ts'
+import { catalogueRoutes, cloudServerV11Routes, launchTemplateRoutes } from './api/huawei/catalogue.ts'
 import type { TlsMaterial } from './config.ts'
 import { dashboardPage } from './dashboard/routes.ts'
 import { apiNotFound, EcsError, invalidParameter } from './domain/errors.ts'
@@ -205,13 +210,33 @@ export function buildApp(services: Services, logger: Logger, tls?: TlsMaterial) 
       await v1.register(serverRoutes, { services })
       await v1.register(moveRoutes, { services })
       await v1.register(recycleBinRoutes, { services })
+      await v1.register(serverAttributeRoutes, { services })
+      await v1.register(serverOsRoutes, { services })
+      await v1.register(nicRoutes, { services })
+      await v1.register(volumeRoutes, { services })
+      await v1.register(catalogueRoutes, { services })
     },
     { prefix: '/v1/:project_id' },
+  )
+  app.register(
+    async (v2) => {
+      v2.addHook('preValidation', authenticated)
+      await v2.register(serverOsV2Routes, { services })
+    },
+    { prefix: '/v2/:project_id' },
+  )
+  app.register(
+    async (v10) => {
+      v10.addHook('preValidation', authenticated)
+      await v10.register(serverMonitorRoutes, { services })
+    },
+    { prefix: '/v1.0' },
   )
   app.register(
     async (v11) => {
       v11.addHook('preValidation', authenticated)
       await v11.register(resizeV11Routes, { services })
+      await v11.register(cloudServerV11Routes, { services })
     },
     { prefix: '/v1.1/:project_id' },
   )
@@ -219,6 +244,7 @@ export function buildApp(services: Services, logger: Logger, tls?: TlsMaterial) 
     async (v3) => {
       v3.addHook('preValidation', authenticated)
       await v3.register(scheduledEventRoutes, { services })
+      await v3.register(launchTemplateRoutes, { services })
     },
     { prefix: '/v3/:project_id' },
   )

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely'
-import type { ServerOperation } from '../domain/job.ts'
+import type { DriverOperation } from '../domain/job.ts'
 import type { MoveKind } from '../domain/move.ts'
 import type { Schema } from '../store/schema.ts'
 
@@ -18,7 +18,7 @@ export interface DriverMove {
 
 /** What a host driver is told to do: one operation on one server on one host. */
 export interface DriverCommand {
-  operation: ServerOperation
+  operation: DriverOperation
   /**
    * The sub-job this step belongs to: the same for every attempt of the step (a repeat after a
    * crash included), so a driver can recognise a step it has already carried out.

@@ -2,7 +2,7 @@
  * Vocabulary of injected faults: a step of the simulated hosts (a driver operation, the hosts'
  * heartbeats, the fencing of a host that returns) that fails or stalls, on one host or on all.
  */
-import type { ServerOperation } from './job.ts'
+import type { DriverOperation } from './job.ts'
 
 /**
  * What a fault can hit: `boot` (create), `start`, `stop` (also a delete into the recycle bin),
@@ -23,7 +23,7 @@ export type FaultMode = (typeof FAULT_MODES)[number]
 /** Longest reason accepted; it ends up in a job's `fail_reason`. */
 export const MAX_FAULT_REASON_LENGTH = 255
 
-const STEP_OF: Record<ServerOperation, FaultStep> = {
+const STEP_OF: Record<DriverOperation, FaultStep> = {
   create: 'boot',
   start: 'start',
   stop: 'stop',
@@ -39,7 +39,7 @@ const STEP_OF: Record<ServerOperation, FaultStep> = {
 }
 
 /** The step a driver operation is, as faults name it. */
-export function faultStepOf(operation: ServerOperation): FaultStep {
+export function faultStepOf(operation: DriverOperation): FaultStep {
   return STEP_OF[operation]
 }
 

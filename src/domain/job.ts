@@ -12,6 +12,16 @@ export type JobStatus = (typeof JOB_STATUSES)[number]
 export type ServerOperation =
   | 'create' | 'start' | 'stop' | 'delete' | 'reboot' | 'recycle' | 'purge'
   | 'resize' | 'migrate' | 'redeploy' | 'revert' | 'evacuate'
+  | RecordOperation
+
+/**
+ * Operations that change only records (the OS image, NICs, volumes): the change is made in the
+ * request's transaction and the job is recorded as already done, so no driver step runs.
+ */
+export type RecordOperation = 'reinstall' | 'changeOs' | 'addNics' | 'deleteNics' | 'changeVpc' | 'attachVolume' | 'detachVolume'
+
+/** Operations whose sub-jobs the job runner carries out with a driver step. */
+export type DriverOperation = Exclude<ServerOperation, RecordOperation>
 
 /** The operations carried out by the move primitive (a `moves` row drives them). */
 export const MOVE_OPERATIONS: ReadonlySet<ServerOperation> = new Set(['resize', 'migrate', 'redeploy', 'revert', 'evacuate'])
@@ -33,6 +43,13 @@ export const JOB_TYPES: Record<ServerOperation, { parent: string; sub: string }>
   redeploy: { parent: 'redeployServer', sub: 'redeploySingleServer' },
   revert: { parent: 'revertRecycleBinServer', sub: 'revertSingleServer' },
   evacuate: { parent: 'evacuateServer', sub: 'evacuateSingleServer' },
+  reinstall: { parent: 'reinstallOs', sub: 'reinstallSingleOs' },
+  changeOs: { parent: 'changeOs', sub: 'changeSingleOs' },
+  addNics: { parent: 'attachNics', sub: 'attachSingleNic' },
+  deleteNics: { parent: 'detachNics', sub: 'detachSingleNic' },
+  changeVpc: { parent: 'changeVpc', sub: 'changeSingleVpc' },
+  attachVolume: { parent: 'attachVolume', sub: 'attachSingleVolume' },
+  detachVolume: { parent: 'detachVolume', sub: 'detachSingleVolume' },
 }
 
 /** The parent type of a batch resize (`POST …/cloudservers/batch-resize`). */

@@ -4,7 +4,7 @@ import type { Kysely } from 'kysely'
 import type { Logger } from 'pino'
 import { ServerLostOnTarget, type DriverCommand, type HostDriver } from '../compute/driver.ts'
 import { jobNotFound } from '../domain/errors.ts'
-import { JOB_TYPES, MOVE_OPERATIONS, type JobStatus, type ServerOperation } from '../domain/job.ts'
+import { JOB_TYPES, MOVE_OPERATIONS, type JobStatus, type DriverOperation, type ServerOperation } from '../domain/job.ts'
 import { POWER_STATE, type TaskState } from '../domain/server.ts'
 import { lockForUpdate, type Database, type Tx } from '../store/database.ts'
 import { placeholders, prepared } from '../store/prepared.ts'
@@ -25,7 +25,7 @@ export interface JobView {
  * The task states a server carries while a sub-job of each operation is running on it; the
  * first is the one a new job sets (a hard reboot sets `rebooting_hard` itself).
  */
-export const TASK_STATE_OF: Record<ServerOperation, readonly [TaskState, ...TaskState[]]> = {
+export const TASK_STATE_OF: Record<DriverOperation, readonly [TaskState, ...TaskState[]]> = {
   create: ['spawning'],
   start: ['powering-on'],
   stop: ['powering-off'],
@@ -41,7 +41,7 @@ export const TASK_STATE_OF: Record<ServerOperation, readonly [TaskState, ...Task
 }
 
 /** The sub-job error code recorded when the driver fails an operation. */
-const FAILURE_CODE: Record<ServerOperation, string> = {
+const FAILURE_CODE: Record<DriverOperation, string> = {
   create: 'Ecs.0002',
   start: 'Ecs.0226',
   stop: 'Ecs.0000',
@@ -249,7 +249,7 @@ export class JobRunner {
     const renewal = setInterval(() => this.track(this.renew(sub.id)), Math.max(50, Math.floor(this.options.leaseMs / 3)))
     renewal.unref()
     try {
-      const operation = sub.operation as ServerOperation
+      const operation = sub.operation as DriverOperation
       const command = await commandFor(this.database.db, sub, operation)
       let failure: Error | undefined
       if (command) {
@@ -284,7 +284,7 @@ export class JobRunner {
  * after a crash is told the same thing again); undefined when there is nothing left to do (the
  * server or its move is gone), which the completion then records.
  */
-async function commandFor(db: Kysely<Schema>, sub: SubJob, operation: ServerOperation): Promise<DriverCommand | undefined> {
+async function commandFor(db: Kysely<Schema>, sub: SubJob, operation: DriverOperation): Promise<DriverCommand | undefined> {
   const serverId = sub.server_id!
   if (MOVE_OPERATIONS.has(operation)) {
     const move = await db
@@ -311,7 +311,7 @@ async function commandFor(db: Kysely<Schema>, sub: SubJob, operation: ServerOper
 
 type Outcome = { status: JobStatus; reason: string | null; code?: string }
 
-async function complete(tx: Tx, runner: JobRunner, sub: SubJob, operation: ServerOperation, failure: Error | undefined): Promise<void> {
+async function complete(tx: Tx, runner: JobRunner, sub: SubJob, operation: DriverOperation, failure: Error | undefined): Promise<void> {
   const { db } = tx
   const serverId = sub.server_id!
   // Server before job, as in every other transaction that touches both.
@@ -440,7 +440,7 @@ const INSERT_JOB = prepared((db, row: JobTable) =>
  * another runner is gone, and the job then fails as superseded), and starts queued behind the
  * move go ahead once it ends.
  */
-async function completeMove(tx: Tx, runner: JobRunner, sub: SubJob, operation: ServerOperation, failure: Error | undefined): Promise<Outcome> {
+async function completeMove(tx: Tx, runner: JobRunner, sub: SubJob, operation: DriverOperation, failure: Error | undefined): Promise<Outcome> {
   const move = await tx.db.selectFrom('moves').selectAll().where('job_id', '=', sub.id).executeTakeFirst()
   if (!move) return { status: 'FAIL', reason: `the move of ECS ${sub.server_id!} this job drove is no longer recorded` }
   const code = FAILURE_CODE[operation]

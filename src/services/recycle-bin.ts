@@ -9,7 +9,7 @@ import { lockProject } from './groups.ts'
 import { recordJob, TASK_STATE_OF, type JobRunner } from './jobs.ts'
 import { describeHolds, groupHolds, heldByGroup, memberCount, memberGroupOf, noGroupHolds, type MemberGroup } from './membership.ts'
 import { MOVING_SERVER_COLUMNS, startMoves } from './moves.ts'
-import { nameContains, selectRecords, toRecord, type AcceptedJob, type ServerRecord } from './servers.ts'
+import { nameContains, selectRecords, toRecord, withDetails, type AcceptedJob, type ServerRecord } from './servers.ts'
 import { nowIso } from './time.ts'
 
 /** A project's recycle bin settings, as `showRecycleBin` reports them. */
@@ -102,7 +102,7 @@ export class RecycleBinService {
       start = rows.findIndex((r) => r.server.id === q.marker) + 1
       if (start === 0) throw invalidParameter(`marker ${q.marker} is not a server in the recycle bin`)
     }
-    return rows.slice(start + q.offset, start + q.offset + q.limit)
+    return withDetails(this.deps.database.db, rows.slice(start + q.offset, start + q.offset + q.limit))
   }
 
   /** `revertRecycleBinServer`: a job that re-places the server and brings it back, stopped. */

@@ -16,6 +16,7 @@ import { adjustUsage, claim } from './allocations.ts'
 import { recordEvent, recordRefusal, recordStateChange } from './events.ts'
 import { findGroup, lockProject } from './groups.ts'
 import { recordJob, TASK_STATE_OF, type JobRunner } from './jobs.ts'
+import { createServerResources, loadServerDetails, type CreatedServer, type CreateResources, type ServerDetails } from './server-resources.ts'
 import { groupHolds, holdHost, insertMemberships, memberCount, noGroupHolds } from './membership.ts'
 import { newTimeOrderedId, nowIso } from './time.ts'
 
@@ -41,6 +42,8 @@ export interface CreateServersInput {
   clientToken: string | undefined
   /** Check everything, place everything, then roll back: the API's `dry_run`. */
   dryRun: boolean
+  /** What each server gets beyond placement: NICs, volumes, tags, settings. */
+  resources: CreateResources
 }
 
 /** The job that carries an accepted request, and the servers it works on. */
@@ -56,6 +59,8 @@ export interface ServerRecord {
   flavorName: string
   diskGb: number
   groupId: string | null
+  /** Tags, settings, NICs and volumes: loaded by the reads whose views show them. */
+  details?: ServerDetails
 }
 
 /** Filters of the server list; `offset` is a 1-based page number, as in the API. */
@@ -139,6 +144,7 @@ export class ServerService {
       const now = nowIso()
       const serverIds: string[] = []
       const placed: Array<{ serverId: string; hostId: string }> = []
+      const created: CreatedServer[] = []
       for (let i = 0; i < input.count; i++) {
         const id = newTimeOrderedId()
         const host = await this.deps.placement.place(db, {
@@ -163,7 +169,12 @@ export class ServerService {
         }
         serverIds.push(id)
         placed.push({ serverId: id, hostId: host.id })
+        created.push({
+          id, projectId, name: nthServerName(input.name, i, input.count), az: host.az, vpcId: input.vpcId, flavorId: flavor.id,
+          imageRef: input.imageRef, virtualization: flavor.virtualization, index: i, createdAt: now,
+        })
       }
+      await createServerResources(db, created, input.resources)
       // The project row is already locked (lockProject), so the counters move under the same lock.
       await adjustUsage(db, projectId, { servers: input.count, cores: flavor.vcpus * input.count, ramMb: flavor.ram_mb * input.count })
       if (input.dryRun) throw new DryRunPassed()
@@ -204,7 +215,7 @@ export class ServerService {
   async show(projectId: string, serverId: string): Promise<ServerRecord> {
     const row = await SERVER_RECORD.first(this.deps.database.db, { projectId, serverId })
     if (!row) throw serverNotFound(serverId)
-    return toRecord(row)
+    return withDetails(this.deps.database.db, [toRecord(row)]).then((records) => records[0]!)
   }
 
   /** One page of servers, newest first, and the total count matching the filters. */
@@ -230,7 +241,7 @@ export class ServerService {
       .limit(q.limit)
       .offset((page - 1) * q.limit)
       .execute()
-    return { total: Number(n), servers: rows.map(toRecord) }
+    return { total: Number(n), servers: await withDetails(db, rows.map(toRecord)) }
   }
 
   private async batch(projectId: string, operation: 'start' | 'stop' | 'delete' | 'reboot', requested: string[], rebootType: 'SOFT' | 'HARD' = 'SOFT'): Promise<AcceptedJob> {
@@ -414,6 +425,12 @@ export function selectRecords(db: Kysely<Schema>, projectId: string) {
 
 /** One server of a project outside the recycle bin, as `show` reads it. */
 const SERVER_RECORD = prepared((db, p: { projectId: string; serverId: string }) => selectRecords(db, p.projectId).where('servers.id', '=', p.serverId).where('servers.in_recycle_bin', '=', 0))
+
+/** Records with their details (tags, settings, NICs, volumes) loaded. */
+export async function withDetails(db: Kysely<Schema>, records: ServerRecord[]): Promise<ServerRecord[]> {
+  const details = await loadServerDetails(db, records.map((r) => r.server.id))
+  return records.map((r) => ({ ...r, details: details.get(r.server.id)! }))
+}
 
 /** A joined server row as a `ServerRecord`. */
 export function toRecord(row: Schema['servers'] & { host_name: string; flavor_name: string; disk_gb: number; group_id: string | null }): ServerRecord {

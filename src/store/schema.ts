@@ -9,6 +9,7 @@ import type { GroupHostHoldTable, MoveTable } from './tables/moves.ts'
 import type { KeypairTable, NovaServerTable, ServerInterfaceTable, UnscheduledServerTable } from './tables/openstack.ts'
 import type { ProjectTable } from './tables/projects.ts'
 import type { ServerGroupMemberTable, ServerGroupTable } from './tables/server-groups.ts'
+import type { ServerOptionsTable, ServerTagTable } from './tables/server-attributes.ts'
 import type { ServerTable } from './tables/servers.ts'
 
 /** The whole database as Kysely sees it: one entry per table, one file per table in tables/. */
@@ -36,4 +37,6 @@ export interface Schema {
   keypairs: KeypairTable
   unscheduled_servers: UnscheduledServerTable
   events: EventTable
+  server_options: ServerOptionsTable
+  server_tags: ServerTagTable
 }

@@ -3,6 +3,12 @@ import { describe, test } from 'node:test'
 import fc from 'fast-check'
 import { GateDriver } from '../drivers.ts'
 import { DIALECTS, buildTestApp, call, createBody, createGroup, createServers, snapshot, stopServers, v1 } from '../helper.ts'
+import { area as attributes } from './fuzz/attributes.ts'
+import { area as catalogue } from './fuzz/catalogue.ts'
+import { area as nics } from './fuzz/nics.ts'
+import { area as os } from './fuzz/os.ts'
+import type { Ids, Route, RouteArea } from './fuzz/routes.ts'
+import { area as volumes } from './fuzz/volumes.ts'
 
 /**
  * Property: whatever a signed client sends to any route — random or mutated bodies, query
@@ -13,19 +19,7 @@ import { DIALECTS, buildTestApp, call, createBody, createGroup, createServers, s
  */
 const RUNS = Number(process.env.ECSD_FUZZ_RUNS ?? 400)
 
-type Method = 'GET' | 'POST' | 'DELETE' | 'PUT'
-interface Route {
-  method: Method
-  path: (ids: Ids) => string
-  body?: (ids: Ids) => unknown
-  /** The API version in the path; v1 unless said. */
-  version?: 'v1.1'
-}
-interface Ids {
-  server: string
-  group: string
-  job: string
-}
+const AREAS: RouteArea[] = [attributes, os, nics, volumes, catalogue]
 
 const ROUTES: Route[] = [
   { method: 'POST', path: () => '/cloudservers/os-server-groups', body: () => ({ server_group: { name: 'g', policies: ['anti-affinity'] } }) },
@@ -57,7 +51,19 @@ const ROUTES: Route[] = [
   { method: 'GET', path: () => '/recycle-bin/cloudservers' },
   { method: 'POST', path: (i) => `/recycle-bin/cloudservers/${i.server}/actions/revert` },
   { method: 'DELETE', path: (i) => `/recycle-bin/cloudservers/${i.server}` },
+  ...AREAS.flatMap((a) => a.routes),
 ]
+
+const QUERY_KEYS = [...new Set([
+  'limit', 'marker', 'offset', 'status', 'name', 'flavor', 'availability_zone', 'instance_uuid', 'source_flavor_id', 'source_flavor_name', 'sort_key', 'sort_dir',
+  ...AREAS.flatMap((a) => a.queryKeys ?? []),
+])]
+
+/** The url of a route's path: under its version and the demo project (`v1.0` has no project). */
+function urlOf(route: Route, path: string): string {
+  if (route.version === 'v1.0') return `/v1.0${path}`
+  return v1(path).replace(/^\/v1\//, `/${route.version ?? 'v1'}/`)
+}
 
 const hostile = fc.oneof(
   fc.constantFrom("' OR '1'='1", '1; DROP TABLE servers; --', '" OR ""="', '../../etc/passwd', '..', '%00', '\u0000', '%', '%zz', '*', '\\', 'NULL', 'undefined', '-1', '1e309', '🚀', 'ü', 'Robert\'); DROP TABLE server_groups;--'),
@@ -115,6 +121,8 @@ for (const dialect of DIALECTS) {
       const [server, other] = await createServers(app, { count: 2 })
       await stopServers(app, [other!])
       const job = (await database.db.selectFrom('jobs').select('id').where('parent_id', 'is', null).limit(1).executeTakeFirstOrThrow()).id
+      const fixtures: Ids = { server: server!, group, job, port: 'no-port', volume: 'no-volume', template: 'no-template', key: 'k' }
+      for (const a of AREAS) Object.assign(fixtures, await a.setup?.({ app, database, server: server!, group }))
       // From here on host operations never finish, so nothing changes the database behind the
       // property's back between its before and after snapshots.
       driver.hold()
@@ -129,8 +137,12 @@ for (const dialect of DIALECTS) {
           server: fc.oneof(fc.constant(server!), fc.constant(other!), hostile),
           group: fc.oneof(fc.constant(group), hostile),
           job: fc.oneof(fc.constant(job), hostile),
+          port: fc.oneof(fc.constant(fixtures.port), hostile),
+          volume: fc.oneof(fc.constant(fixtures.volume), hostile),
+          template: fc.oneof(fc.constant(fixtures.template), hostile),
+          key: fc.oneof(fc.constant(fixtures.key), hostile),
         }),
-        query: fc.option(fc.dictionary(fc.oneof(fc.constantFrom('limit', 'marker', 'offset', 'status', 'name', 'flavor', 'availability_zone', 'instance_uuid', 'source_flavor_id', 'source_flavor_name', 'sort_key', 'sort_dir'), fc.string({ maxLength: 10 })), fc.oneof(hostile, fc.integer().map(String)), { maxKeys: 3 })),
+        query: fc.option(fc.dictionary(fc.oneof(fc.constantFrom(...QUERY_KEYS), fc.string({ maxLength: 10 })), fc.oneof(hostile, fc.integer().map(String)), { maxKeys: 3 })),
         body: fc.oneof(
           fc.constant({ kind: 'valid' as const }),
           fc.record({ kind: fc.constant('mutated' as const), pick: fc.nat(), replacement: fc.oneof(scalar, fc.jsonValue({ maxDepth: 3 })), key: fc.string({ maxLength: 12 }) }),
@@ -141,7 +153,7 @@ for (const dialect of DIALECTS) {
       await fc.assert(
         fc.asyncProperty(request, async ({ route, ids, query, body }) => {
           tried++
-          const path = route.path({ server: encodeURIComponent(ids.server), group: encodeURIComponent(ids.group), job: encodeURIComponent(ids.job) })
+          const path = route.path(Object.fromEntries(Object.entries(ids).map(([k, v]) => [k, encodeURIComponent(v)])) as unknown as Ids)
           const qs = query ? new URLSearchParams(query).toString() : ''
           const valid = route.body?.(ids)
           const payload =
@@ -149,7 +161,7 @@ for (const dialect of DIALECTS) {
             : body.kind === 'mutated' ? mutate(valid ?? {}, body.pick, body.replacement, body.key)
             : body.kind === 'raw' ? body.text
             : body.value
-          const base = route.version === 'v1.1' ? v1(path).replace(/^\/v1\//, '/v1.1/') : v1(path)
+          const base = urlOf(route, path)
           const res = await call(app, { method: route.method, url: base + (qs ? `?${qs}` : ''), ...(payload === undefined || route.method === 'GET' ? {} : { body: payload }) })
           assert.ok(res.statusCode < 500, `${route.method} ${path}?${qs} → ${res.statusCode} ${res.body}`)
           assert.match(String(res.headers['x-request-id']), /^[0-9a-f]{32}$/)

@@ -6,7 +6,7 @@ import { SimulatedDriver, type DriverCommand, type HostDriver } from '../../src/
 import { ConfigError, loadConfig } from '../../src/config.ts'
 import { EcsError } from '../../src/domain/errors.ts'
 import { defineFault, FAULT_STEPS, faultStepOf, type FaultSpec } from '../../src/domain/fault.ts'
-import type { ServerOperation } from '../../src/domain/job.ts'
+import type { DriverOperation } from '../../src/domain/job.ts'
 import { audit } from '../../src/services/audit.ts'
 import { DEMO, seedDemo } from '../../src/services/demo.ts'
 import { configuredFaultId, FaultingDriver, FaultService, InjectedFault } from '../../src/services/faults.ts'
@@ -173,13 +173,13 @@ class CountingFaultService extends FaultService {
 
 describe('injected faults', () => {
   test('every driver operation is one step', () => {
-    const operations: Record<ServerOperation, string> = {
+    const operations: Record<DriverOperation, string> = {
       create: 'boot', start: 'start', stop: 'stop', recycle: 'stop', reboot: 'reboot', delete: 'delete', purge: 'delete',
       resize: 'move', migrate: 'move', redeploy: 'move', revert: 'move', evacuate: 'move',
     }
     for (const [operation, step] of Object.entries(operations)) {
-      assert.equal(faultStepOf(operation as ServerOperation), step, operation)
-      assert.ok(FAULT_STEPS.includes(faultStepOf(operation as ServerOperation)))
+      assert.equal(faultStepOf(operation as DriverOperation), step, operation)
+      assert.ok(FAULT_STEPS.includes(faultStepOf(operation as DriverOperation)))
     }
   })
 

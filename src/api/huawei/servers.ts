@@ -1,4 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { Static } from 'typebox'
+import type { CreateResources } from '../../services/server-resources.ts'
+import type { CreateServersInput } from '../../services/servers.ts'
 import type { Services } from '../../services/index.ts'
 import { listFlavors, projectLimits } from '../../services/catalogue.ts'
 import { showJob } from '../../services/jobs.ts'
@@ -13,27 +16,48 @@ import {
 import { projectOf } from './project.ts'
 import { flavorBody, jobBody, limitsBody, serverBody } from './views.ts'
 
+/**
+ * What a create request (`createPostPaidServers`, `createServers`) asks the server service for:
+ * placement's part and every server's resources.
+ */
+export function createInputOf(body: Static<typeof CreateServersBody>, clientToken: string | string[] | undefined): CreateServersInput {
+  const s = body.server
+  return {
+    name: s.name,
+    flavorRef: s.flavorRef,
+    imageRef: s.imageRef,
+    vpcId: s.vpcid,
+    count: s.count ?? 1,
+    availabilityZone: s.availability_zone,
+    groupId: s['os:scheduler_hints']?.group,
+    dedicatedHostId: s['os:scheduler_hints']?.dedicated_host_id,
+    tenancy: s['os:scheduler_hints']?.tenancy,
+    metadata: s.metadata ?? {},
+    clientToken: typeof clientToken === 'string' && clientToken !== '' ? clientToken : undefined,
+    dryRun: body.dry_run === true,
+    resources: {
+      nics: s.nics,
+      rootVolume: s.root_volume,
+      dataVolumes: (s.data_volumes ?? []) as Array<Record<string, unknown>>,
+      serverTags: (s.server_tags ?? []) as Array<{ key: string; value?: string }>,
+      legacyTags: s.tags ?? [],
+      adminPass: s.adminPass,
+      keyName: s.key_name,
+      userData: s.user_data,
+      description: s.description,
+      metadataOptions: s.metadata_options as CreateResources['metadataOptions'],
+      serialConsoleOptions: s.serial_console_options as CreateResources['serialConsoleOptions'],
+      autoTerminateTime: s.auto_terminate_time,
+    },
+  }
+}
+
 /** Server lifecycle, jobs, flavors and limits routes. */
 export const serverRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const { servers, database, quotas } = services
 
   app.post('/cloudservers', { schema: { params: ProjectParams, body: CreateServersBody, response: { 200: CreateServersResponse, 202: DryRunResponse, ...huaweiErrors } } }, async (req, reply) => {
-    const s = req.body.server
-    const token = req.headers['x-client-token']
-    const accepted = await servers.create(projectOf(req), {
-      name: s.name,
-      flavorRef: s.flavorRef,
-      imageRef: s.imageRef,
-      vpcId: s.vpcid,
-      count: s.count ?? 1,
-      availabilityZone: s.availability_zone,
-      groupId: s['os:scheduler_hints']?.group,
-      dedicatedHostId: s['os:scheduler_hints']?.dedicated_host_id,
-      tenancy: s['os:scheduler_hints']?.tenancy,
-      metadata: s.metadata ?? {},
-      clientToken: typeof token === 'string' && token !== '' ? token : undefined,
-      dryRun: req.body.dry_run === true,
-    })
+    const accepted = await servers.create(projectOf(req), createInputOf(req.body, req.headers['x-client-token']))
     if (req.body.dry_run === true) return reply.code(202).send({})
     return { job_id: accepted.jobId, serverIds: accepted.serverIds }
   })

@@ -4,6 +4,8 @@ import { vmStateOf, virtualizationEnvType, type ServerStatus, type Virtualizatio
 import type { ProjectLimits } from '../../services/catalogue.ts'
 import type { GroupView } from '../../services/groups.ts'
 import type { JobView } from '../../services/jobs.ts'
+import type { ServerNic } from '../../services/nics.ts'
+import type { ServerDetails } from '../../services/server-resources.ts'
 import type { ServerRecord } from '../../services/servers.ts'
 import type { Schema } from '../../store/schema.ts'
 import type { JobTable } from '../../store/tables/jobs.ts'
@@ -37,6 +39,8 @@ export function hostIdHash(projectId: string, hostName: string): string {
 /** A server as show and list-detail return it (`ServerDetail` of the SDK). */
 export function serverBody(r: ServerRecord) {
   const s = r.server
+  const details = r.details ?? NO_DETAILS
+  const { attributes } = details
   const status = s.status as ServerStatus
   const virtualization = s.virtualization as Virtualization
   const metadata = JSON.parse(s.metadata) as Record<string, string>
@@ -49,7 +53,7 @@ export function serverBody(r: ServerRecord) {
     updated: seconds(s.updated_at),
     tenant_id: s.project_id,
     user_id: s.project_id,
-    description: '',
+    description: attributes.description,
     flavor: { id: s.flavor_id, name: r.flavorName, disk: String(r.diskGb), vcpus: String(s.vcpus), ram: String(s.ram_mb) },
     image: { id: s.image_ref },
     metadata: {
@@ -68,13 +72,13 @@ export function serverBody(r: ServerRecord) {
     'OS-EXT-SRV-ATTR:host': r.hostName,
     'OS-EXT-SRV-ATTR:hypervisor_hostname': r.hostName,
     'OS-EXT-SRV-ATTR:instance_name': `instance-${s.id.slice(0, 8)}`,
-    'OS-EXT-SRV-ATTR:hostname': s.name.toLowerCase().replace(/[^a-z0-9-]/g, '-'),
+    'OS-EXT-SRV-ATTR:hostname': attributes.hostname ?? s.name.toLowerCase().replace(/[^a-z0-9-]/g, '-'),
     'OS-EXT-SRV-ATTR:reservation_id': '',
     'OS-EXT-SRV-ATTR:launch_index': 0,
     'OS-EXT-SRV-ATTR:kernel_id': '',
     'OS-EXT-SRV-ATTR:ramdisk_id': '',
     'OS-EXT-SRV-ATTR:root_device_name': '/dev/vda',
-    'OS-EXT-SRV-ATTR:user_data': '',
+    'OS-EXT-SRV-ATTR:user_data': attributes.userData ?? '',
     'OS-EXT-AZ:availability_zone': s.az,
     'OS-EXT-STS:vm_state': vmStateOf(status, s.power_state),
     'OS-EXT-STS:task_state': s.task_state,
@@ -84,18 +88,37 @@ export function serverBody(r: ServerRecord) {
     'OS-DCF:diskConfig': 'MANUAL',
     'os:scheduler_hints': r.groupId === null ? {} : { group: [r.groupId] },
     hypervisor: { hypervisor_type: virtualization, csd_hypervisor: '' },
-    addresses: {},
-    key_name: '',
+    addresses: addressesBody(s.vpc_id, details.nics),
+    key_name: attributes.keyName ?? '',
     locked: false,
     config_drive: '',
     security_groups: [],
-    tags: [],
+    tags: attributes.tags.map((t) => (t.value === '' ? t.key : `${t.key}=${t.value}`)),
     sys_tags: [{ key: '_sys_enterprise_project_id', value: '0' }],
     enterprise_project_id: '0',
-    'os-extended-volumes:volumes_attached': [],
+    'os-extended-volumes:volumes_attached': details.volumes.map((v) => ({
+      id: v.volumeId, delete_on_termination: String(v.deleteOnTermination), device: v.device, bootIndex: v.bootIndex === null ? '' : String(v.bootIndex),
+    })),
     accessIPv4: '',
     accessIPv6: '',
     ...(s.fault === null ? {} : { fault: faultBody(s.fault) }),
+  }
+}
+
+/** The details of a record read without them: nothing beyond the defaults. */
+const NO_DETAILS: ServerDetails = {
+  attributes: { tags: [], description: '', hostname: null, keyName: null, userData: null },
+  nics: [],
+  volumes: [],
+}
+
+/** A server's `addresses`: its NICs' fixed addresses, grouped under the VPC as the real API groups them. */
+function addressesBody(vpcId: string, nics: ServerNic[]) {
+  if (nics.length === 0) return {}
+  return {
+    [vpcId]: nics.map((n) => ({
+      version: n.ipAddress.includes(':') ? '6' : '4', addr: n.ipAddress, 'OS-EXT-IPS:type': 'fixed', 'OS-EXT-IPS-MAC:mac_addr': n.macAddr, 'OS-EXT-IPS:port_id': n.portId,
+    })),
   }
 }
 

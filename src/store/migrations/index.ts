@@ -11,6 +11,10 @@ import * as groupPolicies from './0009-group-policies.ts'
 import * as openstack from './0010-openstack.ts'
 import * as authGeneration from './0011-auth-generation.ts'
 import * as events from './0012-events.ts'
+import * as serverAttributes from './0013-server-attributes.ts'
+import * as volumes from './0014-volumes.ts'
+import * as network from './0015-network.ts'
+import * as launchTemplates from './0016-launch-templates.ts'
 
 /** A migration that may need to know which dialect it runs on. */
 interface DialectMigration {
@@ -29,6 +33,10 @@ const ordered: Record<string, DialectMigration> = {
   '0010-openstack': openstack,
   '0011-auth-generation': authGeneration,
   '0012-events': events,
+  '0013-server-attributes': serverAttributes,
+  '0014-volumes': volumes,
+  '0015-network': network,
+  '0016-launch-templates': launchTemplates,
 }
 
 /**

@@ -1,0 +1,4 @@
+import type { OperationChecks } from './types.ts'
+
+/** SDK checks of volumes and block devices. */
+export const checks: OperationChecks = {}
