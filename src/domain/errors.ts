@@ -355,3 +355,13 @@ export const hypervisorNotFound = (id: string) =>
 /** A server action the OpenStack surface names but ecsd does not carry out. */
 export const actionNotSupported = (action: string, why: string) =>
   new EcsError('Ecs.0005', 400, `The ${action} action is not supported: ${why}`)
+
+// ---- Tags, metadata, names, metadata options, auto-terminate time ----------------------------
+
+// ---- Reinstall and change OS, passwords, consoles, crash dumps, monitoring --------------------
+
+// ---- NICs, virtual IPs, VPC changes ----------------------------------------------------------
+
+// ---- Volumes and block devices -------------------------------------------------------------
+
+// ---- Availability zones, sell policies, charge mode, cloud-server lists, launch templates -------
