@@ -10,6 +10,8 @@ export interface ServerAttributes {
   hostname: string | null
   keyName: string | null
   userData: string | null
+  /** `server_options.charging_mode`: 'postPaid' unless `changeServerChargeMode` made it 'prePaid'. */
+  chargingMode: 'postPaid' | 'prePaid'
 }
 
 /** Stores the tags and settings a create asked for. */
@@ -17,5 +19,5 @@ export async function saveAttributesAtCreate(_db: Kysely<Schema>, _servers: Crea
 
 /** The tags and settings of servers; every id gets an entry (the defaults when nothing is stored). */
 export async function loadAttributes(_db: Kysely<Schema>, serverIds: string[]): Promise<Map<string, ServerAttributes>> {
-  return new Map(serverIds.map((id) => [id, { tags: [], description: '', hostname: null, keyName: null, userData: null }]))
+  return new Map(serverIds.map((id) => [id, { tags: [], description: '', hostname: null, keyName: null, userData: null, chargingMode: 'postPaid' }]))
 }

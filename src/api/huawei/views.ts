@@ -58,7 +58,7 @@ export function serverBody(r: ServerRecord) {
     image: { id: s.image_ref },
     metadata: {
       ...metadata,
-      charging_mode: '0',
+      charging_mode: attributes.chargingMode === 'prePaid' ? '1' : '0',
       vpc_id: s.vpc_id,
       'metering.image_id': s.image_ref,
       'metering.imagetype': 'gold',
@@ -107,7 +107,7 @@ export function serverBody(r: ServerRecord) {
 
 /** The details of a record read without them: nothing beyond the defaults. */
 const NO_DETAILS: ServerDetails = {
-  attributes: { tags: [], description: '', hostname: null, keyName: null, userData: null },
+  attributes: { tags: [], description: '', hostname: null, keyName: null, userData: null, chargingMode: 'postPaid' },
   nics: [],
   volumes: [],
 }
