@@ -1,6 +1,7 @@
 /**
- * Running the `ecsd` command as a user does, for the CLI tests: `npx ecsd …` in the checkout
- * (the package's own bin), in a user's environment, and what to expect of what it printed.
+ * Running the `ecsd` command as a user does, for the CLI tests: the package's own bin in the
+ * checkout (through `npx ecsd …` where that is the point), in a user's environment, and what to
+ * expect of what it printed.
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
@@ -25,10 +26,22 @@ export function cliEnv(env: Record<string, string> = {}): NodeJS.ProcessEnv {
 
 /** Runs `npx ecsd ARGS` in the checkout to the end, whatever its exit code. */
 export function npxEcsd(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): Promise<Run> {
+  return runToEnd('npx', ['ecsd', ...args], options)
+}
+
+/**
+ * Runs the package's `ecsd` command (its bin file, which `npx ecsd` runs) to the end. The bin
+ * test checks that npx finds it; the other CLI tests call it without npx's second of start-up.
+ */
+export function ecsdCommand(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): Promise<Run> {
+  return runToEnd(process.execPath, [path.join(ROOT, 'bin', 'ecsd.mjs'), ...args], options)
+}
+
+function runToEnd(file: string, args: string[], options: { env?: Record<string, string>; cwd?: string }): Promise<Run> {
   return new Promise((resolve, reject) => {
-    execFile('npx', ['ecsd', ...args], { cwd: options.cwd ?? ROOT, env: cliEnv(options.env), maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+    execFile(file, args, { cwd: options.cwd ?? ROOT, env: cliEnv(options.env), maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       const failed = err as (Error & { code?: number | string; signal?: NodeJS.Signals | null }) | null
-      // Not started at all (no npx), or its output overflowed: not an answer of ecsd.
+      // Not started at all, or its output overflowed: not an answer of ecsd.
       if (failed !== null && typeof failed.code !== 'number' && failed.signal == null) reject(failed)
       else resolve({ code: failed === null ? 0 : typeof failed.code === 'number' ? failed.code : null, signal: failed?.signal ?? null, stdout, stderr })
     })

@@ -4,14 +4,14 @@ import { test } from 'node:test'
 import type { HostBody } from '../../src/cli/hosts.ts'
 import { DEMO } from '../../src/services/demo.ts'
 import { buildTestApp, createGroup, createServers, TEST_MASTER_KEY, tempDir } from '../helper.ts'
-import { assertOk, json, npxEcsd } from './cli.ts'
+import { assertOk, json, ecsdCommand } from './cli.ts'
 
 /** An event as `ecsd events --json` prints it: the admin API's names. */
 interface EventBody {
   [field: string]: string | null
 }
 
-test('npx ecsd events, audit and hosts list on a SQLite data dir: a table by default, the same data as JSON with --json', async (t) => {
+test('ecsd events, audit and hosts list on a SQLite data dir: a table by default, the same data as JSON with --json', async (t) => {
   const dataDir = tempDir(t)
   const { app, database } = await buildTestApp(t, { file: path.join(dataDir, 'ecsd.sqlite') })
   const groupId = await createGroup(app, 'cli')
@@ -24,12 +24,12 @@ test('npx ecsd events, audit and hosts list on a SQLite data dir: a table by def
   const at = ['--data-dir', dataDir]
   const keyEnv = { env: { ECSD_MASTER_KEY: TEST_MASTER_KEY.toString('hex') } }
   const [eventsJson, eventsTable, auditTable, auditJson, hostsTable, hostsJson] = await Promise.all([
-    npxEcsd(['events', '--server', serverId!, '--json', ...at]),
-    npxEcsd(['events', '--server', serverId!, '--kind', 'placed', ...at]),
-    npxEcsd(['audit', ...at]),
-    npxEcsd(['audit', '--json', ...at]),
-    npxEcsd(['hosts', 'list', ...at], keyEnv),
-    npxEcsd(['hosts', 'list', '--json', ...at], keyEnv),
+    ecsdCommand(['events', '--server', serverId!, '--json', ...at]),
+    ecsdCommand(['events', '--server', serverId!, '--kind', 'placed', ...at]),
+    ecsdCommand(['audit', ...at]),
+    ecsdCommand(['audit', '--json', ...at]),
+    ecsdCommand(['hosts', 'list', ...at], keyEnv),
+    ecsdCommand(['hosts', 'list', '--json', ...at], keyEnv),
   ])
 
   const { events, next_marker } = json<{ events: EventBody[]; next_marker: string | null }>(eventsJson)

@@ -5,7 +5,7 @@ import { test } from 'node:test'
 import { CommanderError, type Command } from 'commander'
 import { commandPath, createProgram, forEachCommand } from '../../src/cli/program.ts'
 import { tempDir } from '../helper.ts'
-import { assertOneLineError, npxEcsd } from './cli.ts'
+import { assertOneLineError, ecsdCommand } from './cli.ts'
 
 /** The names that lead from the program to `cmd`: `['hosts', 'add']`. */
 function namesOf(cmd: Command): string[] {
@@ -34,18 +34,18 @@ test('every command and subcommand has a description, and --help prints its usag
   }
 })
 
-test('npx ecsd: help lists the commands; an unknown or missing command, a bad flag, a bad value, a bad config file: one line, exit 2', async (t) => {
+test('ecsd: help lists the commands; an unknown or missing command, a bad flag, a bad value, a bad config file: one line, exit 2', async (t) => {
   const dir = tempDir(t)
   const typo = path.join(dir, 'typo.json')
   writeFileSync(typo, JSON.stringify({ ECSD_DATA_DIR: dir, ECSD_PROT: 9000 }))
   const [help, unknownCommand, unknownSubcommand, noSubcommand, badFlag, badValue, badConfig] = await Promise.all([
-    npxEcsd(['--help']),
-    npxEcsd(['nosuchcmd']),
-    npxEcsd(['hosts', 'nosuch']),
-    npxEcsd(['fleet']),
-    npxEcsd(['audit', '--colour', '--data-dir', dir]),
-    npxEcsd(['events', '--since', 'yesterday', '--data-dir', dir]),
-    npxEcsd(['audit', '--config', typo]),
+    ecsdCommand(['--help']),
+    ecsdCommand(['nosuchcmd']),
+    ecsdCommand(['hosts', 'nosuch']),
+    ecsdCommand(['fleet']),
+    ecsdCommand(['audit', '--colour', '--data-dir', dir]),
+    ecsdCommand(['events', '--since', 'yesterday', '--data-dir', dir]),
+    ecsdCommand(['audit', '--config', typo]),
   ])
   assert.equal(help.code, 0)
   for (const command of ['serve', 'migrate', 'audit', 'fleet', 'events', 'projects', 'credentials', 'users', 'hosts', 'agent']) {
@@ -61,16 +61,16 @@ test('npx ecsd: help lists the commands; an unknown or missing command, a bad fl
   assertOneLineError(badConfig, 2, /^ecsd: config file .*typo\.json: unknown setting "ECSD_PROT" \(did you mean ECSD_PORT\?\)/)
 })
 
-test('npx ecsd: settings from --config or ECSD_CONFIG, under the environment, under flags', async (t) => {
+test('ecsd: settings from --config or ECSD_CONFIG, under the environment, under flags', async (t) => {
   const dir = tempDir(t)
   const file = path.join(dir, 'ecsd.json')
   writeFileSync(file, JSON.stringify({ ECSD_DATA_DIR: path.join(dir, 'from-file'), ECSD_LOG_LEVEL: 'warn' }))
   // Each names the data directory it would read: the one its settings chose.
   const [fromFlagFile, fromEnvFile, envOverFile, flagOverEnv] = await Promise.all([
-    npxEcsd(['events', '--config', file]),
-    npxEcsd(['events'], { env: { ECSD_CONFIG: file } }),
-    npxEcsd(['events', '--config', file], { env: { ECSD_DATA_DIR: path.join(dir, 'from-env') } }),
-    npxEcsd(['events', '--config', file, '--data-dir', path.join(dir, 'from-flag')], { env: { ECSD_DATA_DIR: path.join(dir, 'from-env') } }),
+    ecsdCommand(['events', '--config', file]),
+    ecsdCommand(['events'], { env: { ECSD_CONFIG: file } }),
+    ecsdCommand(['events', '--config', file], { env: { ECSD_DATA_DIR: path.join(dir, 'from-env') } }),
+    ecsdCommand(['events', '--config', file, '--data-dir', path.join(dir, 'from-flag')], { env: { ECSD_DATA_DIR: path.join(dir, 'from-env') } }),
   ])
   for (const [run, chosen] of [[fromFlagFile, 'from-file'], [fromEnvFile, 'from-file'], [envOverFile, 'from-env'], [flagOverEnv, 'from-flag']] as const) {
     assertOneLineError(run, 1, new RegExp(`^ecsd: there is no database in ${path.join(dir, chosen)} `))
