@@ -22,7 +22,7 @@ import { recycleBinRoutes } from './api/huawei/recycle-bin.ts'
 import { scheduledEventRoutes } from './api/huawei/scheduled-events.ts'
 import { serverRoutes } from './api/huawei/servers.ts'
 import { serverAttributeRoutes } from './api/huawei/server-attributes.ts'
-import { serverMonitorRoutes, serverOsRoutes, serverOsV2Routes } from './api/huawei/server-os.ts'
+import { consolePage, serverMonitorRoutes, serverOsRoutes, serverOsV2Routes } from './api/huawei/server-os.ts'
 import { nicRoutes } from './api/huawei/nics.ts'
 import { volumeRoutes } from './api/huawei/volumes.ts'
 import { catalogueRoutes, cloudServerV11Routes, launchTemplateRoutes } from './api/huawei/catalogue.ts'
@@ -250,6 +250,7 @@ export function buildApp(services: Services, logger: Logger, tls?: TlsMaterial) 
   )
   app.register(adminRoutes, { services, prefix: '/admin' })
   app.register(dashboardPage)
+  app.register(consolePage, { services })
   app.register(agentRoutes, { services, prefix: '/agent/v1' })
   // Unauthenticated, as the routes it describes are no secret: the document and a page to read it.
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())

@@ -199,17 +199,15 @@ export function groupAction(app: App, groupId: string, action: 'add_member' | 'r
 export async function snapshot(database: Database): Promise<Record<string, unknown[]>> {
   const tables = [
     'projects', 'credentials', 'hosts', 'flavors', 'servers', 'server_groups', 'server_group_members', 'group_host_holds', 'moves', 'jobs', 'users',
-    'nova_servers', 'server_interfaces', 'keypairs', 'unscheduled_servers',
+    'nova_servers', 'server_interfaces', 'keypairs', 'unscheduled_servers', 'server_options', 'server_tags', 'virtual_ips', 'virtual_ip_bindings',
+    'volumes', 'volume_attachments', 'launch_templates', 'launch_template_versions',
   ] as const
   const out: Record<string, unknown[]> = {}
   for (const t of tables) {
-    const order = t === 'credentials' ? 'access_key'
-      : t === 'server_group_members' || t === 'group_host_holds' || t === 'nova_servers' ? 'server_id'
-      : t === 'server_interfaces' ? 'port_id'
-      : t === 'keypairs' ? 'name'
-      : 'id'
-    const rows = await database.db.selectFrom(t).selectAll().orderBy(order).execute()
-    out[t] = t === 'jobs' ? rows.map((r) => ({ ...r, lease_expires_at: undefined })) : rows
+    const rows = (await database.db.selectFrom(t).selectAll().execute()) as Array<Record<string, unknown>>
+    // Ordered by content, so that no table needs a key named here and the two engines compare alike.
+    const comparable = rows.map((r) => (t === 'jobs' ? { ...r, lease_expires_at: undefined } : r)).map((r) => [JSON.stringify(r), r] as const)
+    out[t] = comparable.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r)
   }
   return out
 }

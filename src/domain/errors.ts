@@ -358,10 +358,112 @@ export const actionNotSupported = (action: string, why: string) =>
 
 // ---- Tags, metadata, names, metadata options, auto-terminate time ----------------------------
 
+/** A tag change or create that would leave a server with more tags than it may have. */
+export const tooManyTags = (serverId: string, count: number, limit: number) =>
+  new EcsError('Ecs.0905', 400, `The number of tags exceeds the maximum allowed limit: ECS ${serverId} would have ${count} tags, at most ${limit} per ECS. Delete tags first (action "delete").`)
+
+/** A tag key or value outside the charset or length the API allows. */
+export const invalidTag = (part: 'key' | 'value', text: string, rule: string) =>
+  new EcsError(part === 'key' ? 'Ecs.0906' : 'Ecs.0907', 400, `Invalid tag ${part} ${JSON.stringify(text)}: ${rule}.`)
+
+/** The same tag key twice in one request. */
+export const duplicateTagKey = (key: string) =>
+  new EcsError('Ecs.0908', 400, `Duplicate tag key ${JSON.stringify(key)}: a key may appear once per request, and an ECS has one value per key.`)
+
+/** deleteServerMetadata of a key the server's metadata does not have. */
+export const metadataKeyNotFound = (serverId: string, key: string) =>
+  new EcsError('Ecs.0005', 404, `Invalid parameter values: ECS ${serverId} has no metadata key ${JSON.stringify(key)}; GET /v1/{project_id}/cloudservers/${serverId} shows its metadata.`)
+
 // ---- Reinstall and change OS, passwords, consoles, crash dumps, monitoring --------------------
+
+/** A new password that breaks the password rules; `rule` says which. */
+export const weakPassword = (rule: string) =>
+  new EcsError('Ecs.0011', 400, `The password does not meet the requirements: ${rule}. A password has 8 to 26 characters, at least three of upper-case letters, lower-case letters, digits and the special characters !@%-_=+[]:./?, and does not contain root or Administrator (nor their reverse).`)
+
+/** A serial console asked for (or opened) while the server's serial console is switched off. */
+export const serialConsoleDisabled = (serverId: string) =>
+  new EcsError('Ecs.0100', 400, `The ECS status does not meet requirements: the serial console of ECS ${serverId} is disabled. Enable it with PUT /v1/{project_id}/cloudservers/${serverId}/serial-console-options {"serial_console_options": {"enabled": true}} and ask for a new URL.`)
+
+/** A console URL whose token is forged, damaged or expired. */
+export const consoleUrlInvalid = (validMinutes: number) =>
+  new EcsError('Ecs.0005', 404, `This console URL is not valid: it is damaged or older than ${validMinutes} minutes. Ask for a new one (POST /v1/{project_id}/cloudservers/{server_id}/remote_console or …/actions/serial-console).`)
 
 // ---- NICs, virtual IPs, VPC changes ----------------------------------------------------------
 
+/** A requested address that a NIC or a virtual IP of the subnet already has. */
+export const ipAddressInUse = (ipAddress: string, subnetId: string) =>
+  new EcsError('Ecs.0010', 400, `The private IP address ${ipAddress} is already used in subnet ${subnetId}; name a free address, or leave ip_address out to have one assigned.`, {
+    status: 409, message: `Fixed IP address ${ipAddress} is already in use.`,
+  })
+
+/** A subnet with no free address left. */
+export const subnetExhausted = (subnetId: string) =>
+  new EcsError('Ecs.0012', 400, `Insufficient IP addresses in subnet ${subnetId}: every address is in use. Free one (delete a NIC) or use another subnet.`, {
+    message: `No fixed IP addresses available for network: ${subnetId}`,
+  })
+
+/** A server (`undefined`: one being created) would have more NICs than its flavor allows. */
+export const tooManyNics = (serverId: string | undefined, wanted: number, limit: number) =>
+  new EcsError('Ecs.0050', 400, serverId === undefined
+    ? `The number of NICs exceeds the limit: nics names ${wanted} NICs, and the flavor allows at most ${limit}.`
+    : `The number of NICs exceeds the limit: ECS ${serverId} would have ${wanted} NICs, and its flavor allows at most ${limit} (GET /v1/{project_id}/cloudservers/${serverId}/os-interface_extension shows free_nic).`)
+
+/** A port that is already a NIC of a server. */
+export const portInUse = (portId: string) =>
+  new EcsError('Ecs.0919', 400, `The port ${portId} is already attached to an ECS; detach it first or name a subnet_id to get a new NIC.`, { status: 409, message: `Port ${portId} is still in use.` })
+
+/** batchDeleteServerNics naming the primary NIC. */
+export const primaryNicNotDeletable = (serverId: string, portId: string) =>
+  new EcsError('Ecs.0005', 400, `Invalid parameter values: NIC ${portId} is the primary NIC of ECS ${serverId} and cannot be deleted; only extension NICs can.`)
+
+/** No NIC of this id in the caller's project (another project's NICs included). */
+export const nicNotFound = (portId: string) =>
+  new EcsError('Ecs.0005', 404, `Invalid parameter values: the NIC ${portId} does not exist in this project. GET /v1/{project_id}/cloudservers/{server_id}/os-interface lists a server's NICs.`)
+
 // ---- Volumes and block devices -------------------------------------------------------------
 
+/** No volume of this id in the caller's project (another project's volumes included). */
+export const volumeNotFound = (volumeId: string) =>
+  new EcsError('Ecs.0005', 404, `Invalid parameter values: the volume ${volumeId} does not exist in this project. GET /v1/{project_id}/cloudservers/{server_id}/block_device lists the volumes of a server.`)
+
+/** An attach of a volume that cannot take another server (attached, not shared, or shared with the most servers it may have). */
+export const volumeNotAvailable = (volumeId: string, why: string) =>
+  new EcsError('Ecs.0103', 400, `The disk is unavailable: volume ${volumeId} ${why}.`)
+
+/** A detach or block-device read of a volume that is not attached to the server. */
+export const volumeNotAttached = (serverId: string, volumeId: string, status: 400 | 404) =>
+  new EcsError('Ecs.0111', status, `The disk is not attached to the ECS: volume ${volumeId} is not attached to ECS ${serverId}. GET /v1/{project_id}/cloudservers/${serverId}/block_device lists its volumes.`)
+
+/** An attach of a volume of another availability zone than the server's. */
+export const volumeInOtherZone = (volumeId: string, volumeZone: string, serverId: string, serverZone: string) =>
+  new EcsError('Ecs.0005', 400, `Invalid parameter values: volume ${volumeId} is in availability zone ${volumeZone} and ECS ${serverId} in ${serverZone}; a disk attaches only to ECSs of its own zone.`)
+
+/** An attach past the number of disks a server may have. */
+export const tooManyDisks = (serverId: string, attached: number, adding: number, limit: number) =>
+  new EcsError('Ecs.0005', 400, `Invalid parameter values: ECS ${serverId} has ${attached} disks and cannot take ${adding} more: an ECS has at most ${limit} disks (system disk included). Detach a disk first.`)
+
+/** A device name the server cannot use (wrong naming for its virtualization, or already taken). */
+export const deviceUnusable = (serverId: string, device: string, why: string) =>
+  new EcsError('Ecs.0005', 400, `Invalid parameter values: device ${device} cannot be used on ECS ${serverId}: ${why}.`)
+
+/** A change the system disk (or the disk of a running server) does not allow. */
+export const systemDiskNeedsStop = (serverId: string, status: string, operation: string) =>
+  new EcsError('Ecs.0100', 400, `The ECS status does not meet requirements: ECS ${serverId} is ${status}; ${operation} the system disk needs it stopped (SHUTOFF). Stop it (os-stop), wait for the job, and retry.`)
+
+/** updateServerBlockDevice of a disk whose release policy cannot be changed (the system disk, a shared disk). */
+export const blockDeviceNotUpdatable = (volumeId: string, why: string) =>
+  new EcsError('Ecs.0617', 400, `The disk attachment cannot be modified: volume ${volumeId} is ${why}, whose delete_on_termination cannot be changed.`)
+
 // ---- Availability zones, sell policies, charge mode, cloud-server lists, launch templates -------
+
+/** No launch template of this id in the caller's project (another project's templates included). */
+export const launchTemplateNotFound = (templateId: string) =>
+  new EcsError('Ecs.0005', 404, `The launch template ${templateId} does not exist in this project.`)
+
+/** A launch template name the project already uses. */
+export const launchTemplateNameTaken = (name: string) =>
+  new EcsError('Ecs.0005', 409, `Invalid parameter values: the project already has a launch template named "${name}"; template names are unique per project.`)
+
+/** changeServerChargeMode of a server that is already yearly/monthly. */
+export const serverAlreadyPrePaid = (serverId: string) =>
+  new EcsError('Ecs.0005', 400, `Invalid parameter values: ECS ${serverId} is already billed yearly/monthly (prePaid); only pay-per-use ECSs can be changed to prePaid.`)

@@ -155,3 +155,90 @@ export async function flavorCapacity(db: Kysely<Schema>, flavorId: string): Prom
     .execute()
   return zones.map((z) => ({ availabilityZone: z.az, prefer: Number(z.room) === 1 }))
 }
+
+/**
+ * The availability zones a project can place servers in: those of the shared hosts and of the
+ * project's own dedicated hosts (another project's dedicated hosts are not its zones).
+ */
+export async function availabilityZones(db: Kysely<Schema>, projectId: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('hosts')
+    .select('az')
+    .distinct()
+    .where((eb) => eb.or([eb('dedicated_to', 'is', null), eb('dedicated_to', '=', projectId)]))
+    .orderBy('az')
+    .execute()
+  return rows.map((r) => r.az)
+}
+
+/** The ways ecsd sells servers: pay-per-use and yearly/monthly (no spot, no reserved instances). */
+export const SELL_MODES = ['postPaid', 'prePaid'] as const
+
+/** How a flavor is sold in a zone (`listFlavorSellPolicies`). */
+export interface SellPolicy {
+  /** Stable for a flavor, zone and mode: a hash of the three. */
+  id: number
+  flavorId: string
+  /** 'available' while the flavor is on sale, else 'sellout'. */
+  sellStatus: 'available' | 'sellout'
+  availabilityZoneId: string
+  sellMode: (typeof SELL_MODES)[number]
+}
+
+/** `listFlavorSellPolicies` filters; `spotOnly` when the request filters by a spot option. */
+export interface SellPolicyQuery {
+  flavorId: string | undefined
+  sellStatus: string | undefined
+  sellMode: string | undefined
+  availabilityZoneId: string | undefined
+  spotOnly: boolean
+  limit: number
+  /** The id of the last policy of the previous page. */
+  marker: number | undefined
+}
+
+/**
+ * The sell policies of the catalogue: one per flavor, zone where a host the project may use is
+ * big enough for the flavor, and sell mode; ordered by flavor, zone and mode. Spot options match
+ * nothing, ecsd sells no spot servers. Returns the page and how many match.
+ */
+export async function flavorSellPolicies(db: Kysely<Schema>, projectId: string, q: SellPolicyQuery): Promise<{ count: number; policies: SellPolicy[] }> {
+  if (q.spotOnly) return { count: 0, policies: [] }
+  const rows = await db
+    .selectFrom('flavors')
+    .innerJoin('hosts', (join) =>
+      join
+        .on(sql<SqlBool>`hosts.vcpus * hosts.cpu_allocation_ratio >= flavors.vcpus`)
+        .on(sql<SqlBool>`hosts.ram_mb * hosts.ram_allocation_ratio >= flavors.ram_mb`),
+    )
+    .select(['flavors.id', 'flavors.sell_status', 'hosts.az'])
+    .distinct()
+    .where((eb) => eb.or([eb('hosts.dedicated_to', 'is', null), eb('hosts.dedicated_to', '=', projectId)]))
+    .$if(q.flavorId !== undefined, (query) => query.where('flavors.id', '=', q.flavorId!))
+    .$if(q.availabilityZoneId !== undefined, (query) => query.where('hosts.az', '=', q.availabilityZoneId!))
+    .orderBy('flavors.id')
+    .orderBy('hosts.az')
+    .execute()
+  const policies = rows
+    .flatMap((r) => SELL_MODES.map((mode): SellPolicy => ({
+      id: policyId(r.id, r.az, mode),
+      flavorId: r.id,
+      sellStatus: r.sell_status === 'normal' ? 'available' : 'sellout',
+      availabilityZoneId: r.az,
+      sellMode: mode,
+    })))
+    .filter((p) => (q.sellMode === undefined || p.sellMode === q.sellMode) && (q.sellStatus === undefined || p.sellStatus === q.sellStatus))
+  const start = q.marker === undefined ? 0 : policies.findIndex((p) => p.id === q.marker) + 1
+  if (q.marker !== undefined && start === 0) throw invalidParameter(`marker ${q.marker} is not the id of a sell policy listed with these filters`)
+  return { count: policies.length, policies: policies.slice(start, start + q.limit) }
+}
+
+/** A positive 31-bit FNV-1a hash of the policy's flavor, zone and mode. */
+function policyId(flavorId: string, az: string, mode: string): number {
+  let hash = 0x811c9dc5
+  for (const byte of Buffer.from(`${flavorId}\n${az}\n${mode}`)) {
+    hash ^= byte
+    hash = Math.imul(hash, 0x01000193) >>> 0
+  }
+  return hash & 0x7fffffff
+}

@@ -23,6 +23,8 @@ import { NovaServerService } from './nova-servers.ts'
 import { RecycleBinService } from './recycle-bin.ts'
 import { ScheduledEventService } from './scheduled-events.ts'
 import { ServerMoveService } from './server-moves.ts'
+import { AutoTerminator } from './server-attributes.ts'
+import { ServerOsService } from './server-os.ts'
 import { ServerService } from './servers.ts'
 
 /** How long a console read waits for a host's agent: its tasks are quick, unless it is cut off. */
@@ -52,6 +54,8 @@ export interface Services {
   novaServers: NovaServerService
   /** Key pairs of the OpenStack Compute API. */
   keypairs: KeypairService
+  /** Reinstall and change of OS, passwords, console URLs, crash dumps, monitoring registration. */
+  serverOs: ServerOsService
   /** Injected faults of the simulated hosts (admin API, `ECSD_FAULTS`, the host monitor's heartbeats). */
   faults: FaultService
   config: Config
@@ -93,6 +97,8 @@ export function createServices(
     logger: subsystem(logger, 'identity'),
   })
   const moves = new ServerMoveService({ ...deps, jobs })
+  const autoTerminator = new AutoTerminator(database, new ServerService({ ...deps, jobs }))
+  jobs.alsoSweep(() => autoTerminator.runIfDue())
   const hosts = new HostService(database, identity)
   const scheduledEvents = new ScheduledEventService(database, moves, subsystem(logger, 'events'))
   const hostMonitor = new HostMonitor(database, hosts, moves, faults, hostDriver, subsystem(logger, 'hosts'), {
@@ -116,6 +122,7 @@ export function createServices(
     // ServerService holds no state: a second instance over the same deps is the same use cases.
     novaServers: new NovaServerService({ ...deps, jobs, servers: new ServerService({ ...deps, jobs }) }),
     keypairs: new KeypairService(database),
+    serverOs: new ServerOsService({ database, jobs, box }),
     faults,
     config,
     metrics,

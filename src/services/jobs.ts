@@ -14,6 +14,7 @@ import { adjustUsage, release } from './allocations.ts'
 import { recordEvent, recordStateChange, type EventPruner } from './events.ts'
 import { finishMove } from './moves.ts'
 import { newJobId, nowIso } from './time.ts'
+import { releaseVolumesOfDeletedServer } from './volumes.ts'
 
 /** A job as `GET /v1/{project_id}/jobs/{job_id}` reports it: the parent and its per-server sub-jobs. */
 export interface JobView {
@@ -88,6 +89,8 @@ export class JobRunner {
   private readonly databaseWork = new Set<Promise<unknown>>()
   private sweeper: NodeJS.Timeout | undefined
   private stopped = false
+  /** Periodic work of other services that each sweep runs after its own (see `alsoSweep`). */
+  private readonly sweepTasks: Array<() => Promise<unknown>> = []
 
   constructor(
     private readonly database: Database,
@@ -109,6 +112,14 @@ export class JobRunner {
   /** The lease a new sub-job gets when this runner's process accepted the request. */
   newLease(): Pick<JobTable, 'lease_owner' | 'lease_expires_at'> {
     return { lease_owner: this.owner, lease_expires_at: this.expiry() }
+  }
+
+  /**
+   * Adds work each sweep runs after its own, for services that start jobs and so are built after
+   * the runner (e.g. deleting servers whose auto-terminate time has come). A task keeps its own pace.
+   */
+  alsoSweep(task: () => Promise<unknown>): void {
+    this.sweepTasks.push(task)
   }
 
   /** Takes over expired jobs now, then every `sweepMs`. */
@@ -136,6 +147,7 @@ export class JobRunner {
   private async sweepAll(): Promise<void> {
     await this.sweep()
     await this.purgeExpiredRecycleBin()
+    for (const task of this.sweepTasks) if (!this.stopped) await task()
     if (this.stopped || !this.options.events) return
     const pruned = await this.options.events.pruneIfDue()
     if (pruned > 0) this.logger.info({ count: pruned }, 'deleted events past their retention')
@@ -374,6 +386,7 @@ async function complete(tx: Tx, runner: JobRunner, sub: SubJob, operation: Drive
         const left = await db.deleteFrom('server_group_members').where('server_id', '=', serverId).returning('group_id').executeTakeFirst()
         if (left !== undefined) await recordEvent(db, { ...event, kind: 'member_removed', groupId: left.group_id })
         await recordStateChange(db, { ...change, to: 'DELETED' })
+        await releaseVolumesOfDeletedServer(tx, serverId)
         await db.deleteFrom('servers').where('id', '=', serverId).execute()
         // Project before host, as a create takes them.
         await adjustUsage(db, server.project_id, { servers: -1, cores: -server.vcpus, ramMb: -server.ram_mb })

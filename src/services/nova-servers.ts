@@ -16,6 +16,7 @@ import { findGroup, lockProject } from './groups.ts'
 import { findImage } from './images.ts'
 import { recordJob, TASK_STATE_OF, type JobRunner } from './jobs.ts'
 import { groupHolds, holdHost, insertMemberships, memberCount, noGroupHolds } from './membership.ts'
+import { insertNic } from './nics.ts'
 import { assertDedicatedHost, checkQuota, MAX_CREATE_COUNT, nameContains, usage, type ServerService } from './servers.ts'
 import { newTimeOrderedId, nowIso } from './time.ts'
 
@@ -200,8 +201,7 @@ export class NovaServerService {
         server_id: id, reservation_id: reservationId, launch_index: i, user_id: userId, key_name: input.keyName ?? null,
         security_groups: JSON.stringify(input.securityGroups), description: input.description,
       }).execute()
-      const ports = portsFor(projectId, input.networks, now).map((p) => ({ ...p, server_id: id }))
-      if (ports.length > 0) await db.insertInto('server_interfaces').values(ports).execute()
+      await attachPorts(db, projectId, id, input.networks, 0, now)
       serverIds.push(id)
     }
     await adjustUsage(db, projectId, { servers: count, cores: flavor.vcpus * count, ramMb: flavor.ram_mb * count })
@@ -379,12 +379,8 @@ export class NovaServerService {
   async attachInterface(projectId: string, serverId: string, request: RequestedNetwork): Promise<NovaInterface> {
     return this.deps.database.transaction(async ({ db }) => {
       const server = await this.placedForUpdate(db, projectId, serverId, 'attach_interface')
-      if (request.portId !== undefined) {
-        const taken = await db.selectFrom('server_interfaces').select('server_id').where('port_id', '=', request.portId).executeTakeFirst()
-        if (taken) throw new EcsError('Ecs.0005', 409, `Port ${request.portId} is still in use.`)
-      }
-      const [port] = portsFor(server.project_id, [request], nowIso())
-      await db.insertInto('server_interfaces').values({ ...port!, server_id: server.id }).execute()
+      const last = await db.selectFrom('server_interfaces').select((eb) => eb.fn.max('position').as('position')).where('server_id', '=', server.id).executeTakeFirst()
+      const [port] = await attachPorts(db, server.project_id, server.id, [request], (last?.position ?? -1) + 1, nowIso())
       return interfaceOf(port!)
     })
   }
@@ -417,7 +413,7 @@ export class NovaServerService {
 
   private async withInterfaces(servers: NovaServer[]): Promise<NovaServer[]> {
     if (servers.length === 0) return servers
-    const rows = await this.deps.database.db.selectFrom('server_interfaces').selectAll().where('server_id', 'in', servers.map((s) => s.id)).orderBy('created_at').orderBy('port_id').execute()
+    const rows = await this.deps.database.db.selectFrom('server_interfaces').selectAll().where('server_id', 'in', servers.map((s) => s.id)).orderBy('position').orderBy('created_at').orderBy('port_id').execute()
     for (const s of servers) s.interfaces = rows.filter((r) => r.server_id === s.id).map(interfaceOf)
     return servers
   }
@@ -448,23 +444,22 @@ export function stableUuid(text: string): string {
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`
 }
 
-/** The ports a create or an attach makes: one per requested network, addresses chosen from the port id. */
-function portsFor(projectId: string, networks: NovaCreateInput['networks'], now: string) {
+/**
+ * Gives a server one port per requested network, from `position` on, with the allocator both APIs
+ * share: the lowest free address of the network's subnet, or the fixed IP asked for (unique in
+ * its subnet; anywhere, since a Nova client cannot see the simulated range).
+ */
+async function attachPorts(db: Kysely<Schema>, projectId: string, serverId: string, networks: NovaCreateInput['networks'], position: number, now: string) {
   const wanted: RequestedNetwork[] = networks === 'none' ? [] : networks === 'auto' ? [{}] : networks
-  return wanted.map((n) => {
-    const portId = n.portId ?? randomUUID()
+  const ports = []
+  for (const [i, n] of wanted.entries()) {
     const netId = n.netId ?? defaultNetworkId(projectId)
-    const h = createHash('sha256').update(portId).digest()
-    return {
-      port_id: portId,
-      net_id: netId,
-      subnet_id: stableUuid(`subnet:${netId}`),
-      // 10.x.y.z from the port id: distinct ports get distinct addresses with overwhelming likelihood.
-      ip_address: n.fixedIp ?? `10.${h[0]! % 256}.${h[1]! % 256}.${(h[2]! % 253) + 2}`,
-      mac_addr: `fa:16:3e:${[h[3], h[4], h[5]].map((b) => b!.toString(16).padStart(2, '0')).join(':')}`,
-      created_at: now,
-    }
-  })
+    ports.push(await insertNic(db, {
+      projectId, serverId, subnetId: stableUuid(`subnet:${netId}`), netId, ipAddress: n.fixedIp, portId: n.portId, position: position + i,
+      deleteOnTermination: n.portId === undefined, anywhere: true, createdAt: now,
+    }))
+  }
+  return ports
 }
 
 function interfaceOf(p: { port_id: string; net_id: string; subnet_id: string; ip_address: string; mac_addr: string }): NovaInterface {

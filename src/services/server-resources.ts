@@ -3,6 +3,7 @@ import type { Schema } from '../store/schema.ts'
 import { loadAttributes, saveAttributesAtCreate, type ServerAttributes } from './server-attributes.ts'
 import { allocateNicsAtCreate, loadNics, type ServerNic } from './nics.ts'
 import { createVolumesAtCreate, loadVolumes, type ServerVolume } from './volumes.ts'
+import { saveChargingModeAtCreate } from './charging.ts'
 import { savePasswordAtCreate } from './server-os.ts'
 
 /**
@@ -27,6 +28,8 @@ export interface CreateResources {
   metadataOptions: { http_endpoint?: string; http_tokens?: string } | undefined
   serialConsoleOptions: { enabled?: boolean } | undefined
   autoTerminateTime: string | undefined
+  /** `prePaid` for a yearly/monthly create (`createServers` on /v1.1); absent: pay-per-use. */
+  chargingMode?: 'prePaid' | undefined
 }
 
 /** Resources of a create that asks for nothing beyond the required fields. */
@@ -59,6 +62,8 @@ export async function createServerResources(db: Kysely<Schema>, servers: Created
   await savePasswordAtCreate(db, servers, resources)
   await allocateNicsAtCreate(db, servers, resources)
   await createVolumesAtCreate(db, servers, resources)
+  // After the writers that insert options rows: it upserts into them.
+  await saveChargingModeAtCreate(db, servers, resources.chargingMode)
 }
 
 /** What a server's API views show beyond its row: tags, settings, NICs, volumes. */

@@ -17,7 +17,9 @@ import { recordEvent, recordRefusal, recordStateChange } from './events.ts'
 import { findGroup, lockProject } from './groups.ts'
 import { recordJob, TASK_STATE_OF, type JobRunner } from './jobs.ts'
 import { createServerResources, loadServerDetails, type CreatedServer, type CreateResources, type ServerDetails } from './server-resources.ts'
+import { scheduledForTermination } from './server-attributes.ts'
 import { groupHolds, holdHost, insertMemberships, memberCount, noGroupHolds } from './membership.ts'
+import { afterPosition, filterTerms, listPosition, type ServerFilters } from './server-filters.ts'
 import { newTimeOrderedId, nowIso } from './time.ts'
 
 /** At most this many servers in one create request (`count`). */
@@ -63,13 +65,19 @@ export interface ServerRecord {
   details?: ServerDetails
 }
 
-/** Filters of the server list; `offset` is a 1-based page number, as in the API. */
-export interface ServerListQuery {
+/**
+ * Filters of the server list; `offset` is a 1-based page number, as in the API, counted from the
+ * server after `marker` when one is given. With `serverIds`, the other filters are ignored, as
+ * the API documents for `server_id`.
+ */
+export interface ServerListQuery extends ServerFilters {
   offset: number
   limit: number
   status: string | undefined
   name: string | undefined
   flavor: string | undefined
+  /** The last server of the previous page. */
+  marker?: string | undefined
 }
 
 /** Dependencies of the server use cases. */
@@ -223,10 +231,11 @@ export class ServerService {
     const db = this.deps.database.db
     const matches = (eb: ExpressionBuilder<Schema, 'servers'>) => {
       const terms: Expression<SqlBool>[] = [eb('servers.project_id', '=', projectId), eb('servers.in_recycle_bin', '=', 0)]
+      if (q.serverIds !== undefined) return eb.and([...terms, ...filterTerms(eb, projectId, { serverIds: q.serverIds })])
       if (q.status !== undefined) terms.push(eb('servers.status', '=', q.status))
       if (q.flavor !== undefined) terms.push(eb('servers.flavor_id', '=', q.flavor))
       if (q.name !== undefined) terms.push(nameContains(q.name))
-      return eb.and(terms)
+      return eb.and([...terms, ...filterTerms(eb, projectId, q)])
     }
     const { n } = await db
       .selectFrom('servers')
@@ -234,8 +243,10 @@ export class ServerService {
       .where(matches)
       .executeTakeFirstOrThrow()
     const page = Math.max(1, q.offset)
+    const after = q.marker === undefined ? undefined : await listPosition(db, projectId, q.marker)
     const rows = await selectRecords(db, projectId)
       .where(matches)
+      .$if(after !== undefined, (query) => query.where((eb) => afterPosition(eb, after!)))
       .orderBy('servers.created_at', 'desc')
       .orderBy('servers.id')
       .limit(q.limit)
@@ -255,6 +266,8 @@ export class ServerService {
       ).execute()
       const byId = new Map(rows.map((r) => [r.id, r]))
       const bin = operation === 'delete' ? await recycleBinOf(db, projectId) : undefined
+      // As on the real cloud, a server with an auto-terminate time is deleted at once, never binned.
+      const scheduled = bin ? await scheduledForTermination(db, serverIds) : new Set<string>()
       const work: string[] = []
       const queued: string[] = []
       const alreadyDone: string[] = []
@@ -291,7 +304,7 @@ export class ServerService {
           else throw serverWrongStatus(id, status, `reboot (${rebootType})`, 'ACTIVE (running); start a stopped ECS with os-start instead')
         } else {
           work.push(id)
-          if (bin && status !== 'ERROR' && Date.parse(s.created_at) <= Date.now() - bin.thresholdDays * 86_400_000) recycled.add(id)
+          if (bin && status !== 'ERROR' && !scheduled.has(id) && Date.parse(s.created_at) <= Date.now() - bin.thresholdDays * 86_400_000) recycled.add(id)
         }
       }
       const now = nowIso()

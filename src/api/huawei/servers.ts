@@ -5,6 +5,7 @@ import type { CreateServersInput } from '../../services/servers.ts'
 import type { Services } from '../../services/index.ts'
 import { listFlavors, projectLimits } from '../../services/catalogue.ts'
 import { showJob } from '../../services/jobs.ts'
+import { listOfIds, parseTagFilter } from '../../services/server-filters.ts'
 import { ProjectParams } from '../schemas/common.ts'
 import {
   CreateServersResponse, DryRunResponse, JobResponse, LimitsResponse, ListFlavorsResponse, ListServersResponse, ShowServerResponse,
@@ -70,6 +71,14 @@ export const serverRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = a
       status: q.status,
       name: q.name,
       flavor: q.flavor,
+      marker: q.marker,
+      enterpriseProjectId: q.enterprise_project_id,
+      ip: q.ip,
+      ipEq: q.ip_eq,
+      tags: q.tags === undefined ? undefined : parseTagFilter(q.tags),
+      notTags: q['not-tags'] === undefined ? undefined : parseTagFilter(q['not-tags']),
+      reservationId: q.reservation_id,
+      serverIds: q.server_id === undefined ? undefined : listOfIds(q.server_id),
     })
     return { count: page.total, servers: page.servers.map(serverBody) }
   })

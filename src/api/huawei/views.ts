@@ -77,7 +77,7 @@ export function serverBody(r: ServerRecord) {
     'OS-EXT-SRV-ATTR:launch_index': 0,
     'OS-EXT-SRV-ATTR:kernel_id': '',
     'OS-EXT-SRV-ATTR:ramdisk_id': '',
-    'OS-EXT-SRV-ATTR:root_device_name': '/dev/vda',
+    'OS-EXT-SRV-ATTR:root_device_name': virtualization === 'xen' ? '/dev/sda' : '/dev/vda',
     'OS-EXT-SRV-ATTR:user_data': attributes.userData ?? '',
     'OS-EXT-AZ:availability_zone': s.az,
     'OS-EXT-STS:vm_state': vmStateOf(status, s.power_state),
@@ -101,25 +101,30 @@ export function serverBody(r: ServerRecord) {
     })),
     accessIPv4: '',
     accessIPv6: '',
+    auto_terminate_time: attributes.autoTerminateTime ?? '',
     ...(s.fault === null ? {} : { fault: faultBody(s.fault) }),
   }
 }
 
 /** The details of a record read without them: nothing beyond the defaults. */
 const NO_DETAILS: ServerDetails = {
-  attributes: { tags: [], description: '', hostname: null, keyName: null, userData: null, chargingMode: 'postPaid' },
+  attributes: { tags: [], description: '', hostname: null, keyName: null, userData: null, chargingMode: 'postPaid', autoTerminateTime: null },
   nics: [],
   volumes: [],
 }
 
-/** A server's `addresses`: its NICs' fixed addresses, grouped under the VPC as the real API groups them. */
+/**
+ * A server's `addresses`: its NICs' fixed addresses, primary first, grouped under the VPC as the
+ * real API groups them (a server made through the OpenStack API has no VPC: its network then).
+ */
 function addressesBody(vpcId: string, nics: ServerNic[]) {
-  if (nics.length === 0) return {}
-  return {
-    [vpcId]: nics.map((n) => ({
-      version: n.ipAddress.includes(':') ? '6' : '4', addr: n.ipAddress, 'OS-EXT-IPS:type': 'fixed', 'OS-EXT-IPS-MAC:mac_addr': n.macAddr, 'OS-EXT-IPS:port_id': n.portId,
-    })),
+  const out: Record<string, Array<Record<string, unknown>>> = {}
+  for (const n of nics) {
+    ;(out[vpcId === '' ? n.netId : vpcId] ??= []).push({
+      version: n.ipAddress.includes(':') ? '6' : '4', addr: n.ipAddress, primary: n.primary, 'OS-EXT-IPS:type': 'fixed', 'OS-EXT-IPS-MAC:mac_addr': n.macAddr, 'OS-EXT-IPS:port_id': n.portId,
+    })
   }
+  return out
 }
 
 /** A server's `fault`: what left it in ERROR. */

@@ -1,6 +1,7 @@
 import { Type } from 'typebox'
 import { DOCUMENTED_SERVER_STATUSES, SERVER_NAME_MAX } from '../../domain/server.ts'
 import { ServerRef } from './common.ts'
+import { DataVolumes, RootVolume } from './volumes.ts'
 
 /** Path parameters of the routes of one server. */
 export const ServerParams = Type.Object(
@@ -37,7 +38,7 @@ export const CreateServersBody = Type.Object(
           Type.Object({ subnet_id: Type.String({ minLength: 1 }) }, { additionalProperties: true }),
           { minItems: 1, maxItems: 12 },
         ),
-        root_volume: Type.Object({ volumetype: Type.String({ minLength: 1 }) }, { additionalProperties: true }),
+        root_volume: RootVolume,
         count: Type.Optional(Type.Integer({ minimum: 1 })),
         availability_zone: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
         'os:scheduler_hints': Type.Optional(SchedulerHints),
@@ -50,11 +51,15 @@ export const CreateServersBody = Type.Object(
         batch_create_in_multi_az: Type.Optional(Type.Boolean()),
         auto_terminate_time: Type.Optional(Type.String()),
         security_groups: Type.Optional(Type.Array(Opaque)),
-        data_volumes: Type.Optional(Type.Array(Opaque)),
+        data_volumes: Type.Optional(DataVolumes),
         publicip: Type.Optional(Opaque),
         extendparam: Type.Optional(Opaque),
-        tags: Type.Optional(Type.Array(Type.String())),
-        server_tags: Type.Optional(Type.Array(Opaque)),
+        // Tag charset, duplicates and the per-server limit are checked by saveAttributesAtCreate, with the tag error codes.
+        tags: Type.Optional(Type.Array(Type.String({ maxLength: 255 }), { maxItems: 100 })),
+        server_tags: Type.Optional(Type.Array(
+          Type.Object({ key: Type.String({ maxLength: 255 }), value: Type.Optional(Type.String({ maxLength: 255 })) }, { additionalProperties: false }),
+          { maxItems: 100 },
+        )),
         cpu_options: Type.Optional(Opaque),
         security_options: Type.Optional(Opaque),
         enclave_options: Type.Optional(Opaque),
@@ -68,7 +73,11 @@ export const CreateServersBody = Type.Object(
   { additionalProperties: false },
 )
 
-/** `GET …/cloudservers/detail` filters; `offset` is a 1-based page number. */
+/**
+ * `GET …/cloudservers/detail` filters: every query key of the SDK's `ListServersDetailsRequest`.
+ * `offset` is a 1-based page number; `tags`/`not-tags` are comma-separated `key` or `key=value`;
+ * `server_id` is comma-separated ids.
+ */
 export const ListServersQuery = Type.Object(
   {
     offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
@@ -76,6 +85,14 @@ export const ListServersQuery = Type.Object(
     status: Type.Optional(Type.Enum([...DOCUMENTED_SERVER_STATUSES])),
     name: Type.Optional(Type.String({ maxLength: 255 })),
     flavor: Type.Optional(Type.String({ maxLength: 255 })),
+    enterprise_project_id: Type.Optional(Type.String({ maxLength: 255 })),
+    ip: Type.Optional(Type.String({ maxLength: 64 })),
+    ip_eq: Type.Optional(Type.String({ maxLength: 64 })),
+    tags: Type.Optional(Type.String({ maxLength: 4096 })),
+    'not-tags': Type.Optional(Type.String({ maxLength: 4096 })),
+    reservation_id: Type.Optional(Type.String({ maxLength: 255 })),
+    server_id: Type.Optional(Type.String({ maxLength: 8192 })),
+    marker: Type.Optional(Type.String({ maxLength: 255 })),
   },
   { additionalProperties: false },
 )

@@ -21,6 +21,14 @@ export interface ServerInterfaceTable {
   ip_address: string
   mac_addr: string
   created_at: string
+  /** The server's project: addresses are unique per (project, subnet). */
+  project_id: string
+  /** Its place among the server's NICs; the lowest is the primary NIC. */
+  position: number
+  /** The address's offset in its subnet's simulated CIDR; null when the address lies outside it. */
+  host: number | null
+  /** 0 | 1: the port is deleted with the server (ports a client named are kept). */
+  delete_on_termination: number
 }
 
 /** A key pair of a project (Nova's are per user; ecsd's are per project). */

@@ -1,4 +1,4 @@
-import type { Ecs, JobWire } from '../story.ts'
+import type { Ecs, JobWire, SdkError } from '../story.ts'
 
 /**
  * An answer of the SDK as it really arrives: the wire JSON (plus the SDK's `httpStatusCode`),
@@ -28,6 +28,17 @@ export interface OperationContext {
   admin(method: 'GET' | 'PUT' | 'POST', pathAndQuery: string, body?: unknown): Promise<unknown>
   /** Asserts that `call` is refused with `status` and the Huawei error `code`. */
   refused(call: Promise<unknown>, status: number, code: string, what: string): Promise<void>
+  /**
+   * An ACTIVE server made once and shared by every check that only reads a server: a check that
+   * changes it (stops, renames, tags, moves…) must make its own with `server()`.
+   */
+  sharedServer(): Promise<string>
+  /** Makes servers look `days` old (their creation time in the process's database), for the recycle bin's threshold. */
+  ageServers(serverIds: readonly string[], days: number): Promise<void>
+  /** Awaits a call the SDK must reject, and returns its exception (for answers `refused` cannot describe, e.g. Nova's faults). */
+  rejection(call: Promise<unknown>, what: string): Promise<SdkError>
+  /** Calls `probe` every few milliseconds until `done` holds for its answer, which it returns; fails after a bound that only keeps a broken run from hanging. */
+  until<T>(probe: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T>
 }
 
 /**
