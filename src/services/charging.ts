@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto'
-import { sql, type Kysely } from 'kysely'
+import type { Kysely } from 'kysely'
 import { invalidParameter, serverAlreadyPrePaid, serverInRecycleBin, serverNotFound } from '../domain/errors.ts'
 import { lockForUpdate, type Database } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
 import type { CreatedServer } from './server-resources.ts'
 import { nowIso } from './time.ts'
+import { saveServerOptions } from './server-attributes.ts'
 
 /**
  * Billing as far as ecsd has it: a server is pay-per-use (`postPaid`) or yearly/monthly
@@ -50,19 +51,9 @@ export function newOrderId(now: Date = new Date()): string {
  * server already given an options row by another create-time writer keeps it.
  */
 export async function saveChargingModeAtCreate(db: Kysely<Schema>, servers: CreatedServer[], chargingMode: 'prePaid' | undefined): Promise<void> {
-  if (chargingMode === 'prePaid') await markPrePaid(db, servers.map((s) => s.id))
+  if (chargingMode === 'prePaid') await saveServerOptions(db, servers.map((s) => s.id), { charging_mode: 'prePaid' })
 }
 
-/**
- * Upserts `charging_mode = 'prePaid'` into the servers' options rows. Written as SQL so that a
- * new row takes every other column's default from the table itself (the same statement on
- * SQLite and PostgreSQL).
- */
-async function markPrePaid(db: Kysely<Schema>, serverIds: string[]): Promise<void> {
-  if (serverIds.length === 0) return
-  const rows = sql.join(serverIds.map((id) => sql`(${id}, 'prePaid')`))
-  await sql`insert into server_options (server_id, charging_mode) values ${rows} on conflict (server_id) do update set charging_mode = excluded.charging_mode`.execute(db)
-}
 
 /** What `changeServerChargeMode` asks for (shape already checked). */
 export interface ChargeModeChange {
@@ -102,7 +93,7 @@ export async function changeToPrePaid(database: Database, projectId: string, cha
     if (change.dryRun) return undefined
     const orderId = newOrderId()
     const now = nowIso()
-    await markPrePaid(db, serverIds)
+    await saveServerOptions(db, serverIds, { charging_mode: 'prePaid' })
     for (const id of serverIds) {
       const metadata = { ...(JSON.parse(byId.get(id)!.metadata) as Record<string, string>), [ORDER_ID_METADATA_KEY]: orderId }
       await db.updateTable('servers').set({ metadata: JSON.stringify(metadata), updated_at: now }).where('id', '=', id).execute()

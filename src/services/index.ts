@@ -97,7 +97,8 @@ export function createServices(
     logger: subsystem(logger, 'identity'),
   })
   const moves = new ServerMoveService({ ...deps, jobs })
-  const autoTerminator = new AutoTerminator(database, new ServerService({ ...deps, jobs }))
+  const servers = new ServerService({ ...deps, jobs })
+  const autoTerminator = new AutoTerminator(database, servers)
   jobs.alsoSweep(() => autoTerminator.runIfDue())
   const hosts = new HostService(database, identity)
   const scheduledEvents = new ScheduledEventService(database, moves, subsystem(logger, 'events'))
@@ -110,7 +111,7 @@ export function createServices(
     ...deps,
     jobs,
     groups: new GroupService({ ...deps, jobs, logger: subsystem(logger, 'groups') }),
-    servers: new ServerService({ ...deps, jobs }),
+    servers,
     moves,
     recycleBin: new RecycleBinService({ ...deps, jobs }),
     hosts,
@@ -119,8 +120,7 @@ export function createServices(
     hostMonitor,
     scheduledEvents,
     identity,
-    // ServerService holds no state: a second instance over the same deps is the same use cases.
-    novaServers: new NovaServerService({ ...deps, jobs, servers: new ServerService({ ...deps, jobs }) }),
+    novaServers: new NovaServerService({ ...deps, jobs, servers }),
     keypairs: new KeypairService(database),
     serverOs: new ServerOsService({ database, jobs, box }),
     faults,

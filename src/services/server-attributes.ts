@@ -71,7 +71,8 @@ const DEFAULT_OPTIONS: Omit<Insertable<ServerOptionsTable>, 'server_id'> = {
 }
 
 /** Columns of a server's options row a change writes. */
-type OptionsChange = Partial<Omit<Insertable<ServerOptionsTable>, 'server_id'>>
+/** Some of a server's options, by column. */
+export type OptionsChange = Partial<Omit<Insertable<ServerOptionsTable>, 'server_id'>>
 
 // ---- Validation ---------------------------------------------------------------------------
 
@@ -285,12 +286,15 @@ function assertMetadataWritable(s: LockedServer, operation: string): void {
   if (!METADATA_VM_STATES.has(vmState)) throw serverWrongStatus(s.id, s.status, operation, 'running or stopped (vm_state active, stopped, paused or suspended)')
 }
 
-/** Writes `set` into the server's options row, creating the row (with the defaults) when it has none. */
-async function upsertOptions(db: Kysely<Schema>, serverId: string, set: OptionsChange): Promise<void> {
-  if (Object.keys(set).length === 0) return
+/**
+ * Writes `set` into servers' options rows, creating a row (with the defaults) for a server that
+ * has none: the one way every service changes a server's options.
+ */
+export async function saveServerOptions(db: Kysely<Schema>, serverIds: readonly string[], set: OptionsChange): Promise<void> {
+  if (Object.keys(set).length === 0 || serverIds.length === 0) return
   await db
     .insertInto('server_options')
-    .values({ ...DEFAULT_OPTIONS, ...set, server_id: serverId })
+    .values(serverIds.map((id) => ({ ...DEFAULT_OPTIONS, ...set, server_id: id })))
     .onConflict((oc) => oc.column('server_id').doUpdateSet(set))
     .execute()
 }
@@ -312,7 +316,7 @@ export async function updateServer(database: Database, projectId: string, server
   await database.transaction(async (tx) => {
     await lockServer(tx, projectId, serverId)
     await tx.db.updateTable('servers').set({ updated_at: nowIso(), ...(change.name === undefined ? {} : { name: change.name }) }).where('id', '=', serverId).execute()
-    await upsertOptions(tx.db, serverId, {
+    await saveServerOptions(tx.db, [serverId], {
       ...(change.description === undefined ? {} : { description: change.description }),
       ...(change.hostname === undefined ? {} : { hostname: change.hostname }),
       ...(change.userData === undefined ? {} : { user_data: change.userData }),
@@ -523,7 +527,7 @@ export async function updateMetadataOptions(database: Database, projectId: strin
   await database.transaction(async (tx) => {
     const s = await lockServer(tx, projectId, serverId)
     assertMetadataWritable(s, 'updateMetadataOptions')
-    await upsertOptions(tx.db, serverId, {
+    await saveServerOptions(tx.db, [serverId], {
       ...(o.httpEndpoint === undefined ? {} : { imds_http_endpoint: o.httpEndpoint }),
       ...(o.httpTokens === undefined ? {} : { imds_http_tokens: o.httpTokens }),
     })
@@ -539,7 +543,7 @@ export async function setAutoTerminateTime(database: Database, projectId: string
     await lockServer(tx, projectId, serverId)
     const o = await tx.db.selectFrom('server_options').select('charging_mode').where('server_id', '=', serverId).executeTakeFirst()
     if (o?.charging_mode === 'prePaid') throw invalidParameter(`ECS ${serverId} is yearly/monthly (prePaid); only a pay-per-use ECS can have an auto_terminate_time`)
-    await upsertOptions(tx.db, serverId, { auto_terminate_time: at })
+    await saveServerOptions(tx.db, [serverId], { auto_terminate_time: at })
   })
 }
 

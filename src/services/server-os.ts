@@ -1,6 +1,6 @@
 import { constants, createPublicKey, publicEncrypt, randomBytes, scrypt, timingSafeEqual, X509Certificate, type KeyObject } from 'node:crypto'
 import { promisify } from 'node:util'
-import type { Insertable, Kysely } from 'kysely'
+import type { Kysely } from 'kysely'
 import {
   consoleUrlInvalid, imageNotFound, invalidParameter, serialConsoleDisabled, serverBusy, serverInRecycleBin, serverNotFound, serverWrongStatus,
   tooManyServersInBatch, weakPassword,
@@ -8,12 +8,12 @@ import {
 import type { RecordOperation } from '../domain/job.ts'
 import { lockForUpdate, type Database, type Dialect } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
-import type { ServerOptionsTable } from '../store/tables/server-attributes.ts'
 import { recordStateChange } from './events.ts'
 import type { SecretBox } from './identity/secrets.ts'
 import { findImage } from './images.ts'
 import { recordJob, type JobRunner } from './jobs.ts'
 import type { CreateResources, CreatedServer } from './server-resources.ts'
+import { saveServerOptions } from './server-attributes.ts'
 import { MAX_BATCH } from './servers.ts'
 import { nowIso } from './time.ts'
 
@@ -100,16 +100,6 @@ export async function passwordBlob(db: Kysely<Schema>, projectId: string, keyNam
   return publicEncrypt({ key, padding: constants.RSA_PKCS1_PADDING }, Buffer.from(password, 'utf8')).toString('base64')
 }
 
-/** Sets some of a server's options: inserts its row with the defaults for the rest, or updates the row it has. */
-async function saveOptions(db: Kysely<Schema>, serverId: string, values: Partial<Omit<ServerOptionsTable, 'server_id'>>): Promise<void> {
-  // The columns left out of a new row take the migration's defaults, which the table type cannot express.
-  const row = { server_id: serverId, ...values } as Insertable<ServerOptionsTable>
-  await db
-    .insertInto('server_options')
-    .values(row)
-    .onConflict((oc) => oc.column('server_id').doUpdateSet(values))
-    .execute()
-}
 
 /**
  * Stores the hash of the password a create gave (`adminPass`), never the password, and its
@@ -123,7 +113,7 @@ export async function savePasswordAtCreate(db: Kysely<Schema>, servers: CreatedS
   checkPassword(password)
   const hash = await hashPassword(password)
   const blob = await passwordBlob(db, servers[0]!.projectId, resources.keyName ?? null, password)
-  for (const s of servers) await saveOptions(db, s.id, { password_hash: hash, password_blob: blob })
+  await saveServerOptions(db, servers.map((s) => s.id), { password_hash: hash, password_blob: blob })
 }
 
 // ---- Console URLs ----------------------------------------------------------------------------
@@ -224,7 +214,7 @@ export class ServerOsService {
         if (!key) throw invalidParameter(`${path}.keyname ${install.keyName} is not a key pair of this project`)
       }
       const blob = install.adminPass === undefined ? '' : await passwordBlob(db, projectId, install.keyName ?? null, install.adminPass)
-      await saveOptions(db, serverId, { password_hash: hash, password_blob: blob, key_name: install.keyName ?? null, user_data: install.userData ?? null })
+      await saveServerOptions(db, [serverId], { password_hash: hash, password_blob: blob, key_name: install.keyName ?? null, user_data: install.userData ?? null })
       await db
         .updateTable('servers')
         .set({ updated_at: nowIso(), ...(operation === 'changeOs' ? { image_ref: install.imageId! } : {}) })
@@ -274,7 +264,7 @@ export class ServerOsService {
           blob = await passwordBlob(db, projectId, keyName, password)
           blobs.set(keyName, blob)
         }
-        await saveOptions(db, id, { password_hash: hash, password_blob: blob })
+        await saveServerOptions(db, [id], { password_hash: hash, password_blob: blob })
       }
     })
   }
@@ -328,7 +318,7 @@ export class ServerOsService {
   async setSerialConsole(projectId: string, serverId: string, enabled: boolean | undefined): Promise<void> {
     await this.deps.database.transaction(async ({ db, dialect }) => {
       await lockServer(db, dialect, projectId, serverId)
-      if (enabled !== undefined) await saveOptions(db, serverId, { serial_console_enabled: enabled ? 1 : 0 })
+      if (enabled !== undefined) await saveServerOptions(db, [serverId], { serial_console_enabled: enabled ? 1 : 0 })
     })
   }
 
@@ -353,7 +343,7 @@ export class ServerOsService {
   async registerMonitor(projectId: string, serverId: string): Promise<void> {
     await this.deps.database.transaction(async ({ db, dialect }) => {
       await lockServer(db, dialect, projectId, serverId)
-      await saveOptions(db, serverId, { monitored: 1 })
+      await saveServerOptions(db, [serverId], { monitored: 1 })
     })
   }
 }

@@ -42,7 +42,7 @@ describe('authentication', () => {
       'path changed': { ...good, url: v1('/cloudservers') },
       'query added': { ...good, url: `${GROUPS}?limit=1` },
       'signed header changed': { ...good, headers: { ...good.headers, 'x-project-id': DEMO.projectId.toUpperCase() } },
-      'method changed': { ...good, method: 'PUT' },
+      'method changed': { ...good, method: 'PATCH' },
       'wrong secret': signedRequestWithKey(DEMO.accessKey, 'not-the-secret'),
       'unknown access key': signedRequestWithKey('NOSUCHAK000000000001', DEMO.secretKey),
       'date 16 minutes old': signedRequest({ date: new Date(Date.now() - 16 * 60_000) }),
@@ -100,7 +100,7 @@ describe('edge behaviour', () => {
     for (const res of [
       await app.inject({ method: 'GET', url: '/v3/whatever' }),
       await call(app, { method: 'GET', url: v1('/cloudservers/os-server-groups/x/members') }),
-      await call(app, { method: 'PUT', url: GROUPS, body: {} }),
+      await call(app, { method: 'DELETE', url: GROUPS }),
     ]) {
       assert.equal(res.statusCode, 404)
       assert.equal(gatewayError(res).error_code, 'APIGW.0101')

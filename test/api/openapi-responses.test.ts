@@ -11,7 +11,7 @@ import { nicCases } from './openapi/nic-cases.ts'
 import { osCases } from './openapi/os-cases.ts'
 import { volumeCases } from './openapi/volume-cases.ts'
 import {
-  ADMIN, at, HOUR_MS, operationsOf, P, TENANT, World, type Answer, type Case, type Method, type Probe,
+  at, HOUR_MS, operationsOf, P, TENANT, World, type Answer, type Case, type Method, type Probe,
 } from './openapi/world.ts'
 
 /**

@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict'
-import { test, type TestContext } from 'node:test'
+import type { TestContext } from 'node:test'
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js'
 import addFormats from 'ajv-formats'
 import { sdkHeaders } from '../../../src/api/auth/signature.ts'
-import { COMPILED_SERIALIZER_ROUTES, type App } from '../../../src/app.ts'
+import type { App } from '../../../src/app.ts'
 import { DEMO } from '../../../src/services/demo.ts'
-import { IMAGES } from '../../../src/services/images.ts'
 import type { Database } from '../../../src/store/database.ts'
 import {
-  buildTestApp, createBody, createGroup, createServers, showServer, stopServers, v1, waitForIdle, waitForJob,
+  buildTestApp, createBody, createGroup, createServers, showServer, stopServers, v1, waitForJob,
 } from '../../helper.ts'
 import { boot, IMAGE, waitForServers } from '../openstack/nova.ts'
 
