@@ -17,8 +17,9 @@ import { nowIso } from './time.ts'
  * ecsd has no VPC API, so a subnet is simulated: its CIDR is `10.h.0.0/16`, `h` taken from a hash
  * of the subnet id (stable, nothing to configure). As in a Huawei subnet, the network address,
  * the gateway (`.0.1`) and the last three addresses (system interface, DHCP, broadcast) are
- * reserved; a new NIC gets the lowest free address of the rest. A NIC's `host` is its address's
- * offset in the CIDR, which the allocator's index orders by.
+ * reserved; a new NIC gets the address after the highest in use, and once the subnet's end is
+ * reached, the lowest free one. A NIC's `host` is its address's offset in the CIDR, which the
+ * allocator's index orders by.
  */
 const FIRST_HOST = 2
 const LAST_HOST = 65_532
@@ -86,7 +87,7 @@ export function macAddressOf(portId: string): string {
 export interface AddressRequest {
   projectId: string
   subnetId: string
-  /** A fixed address the client asked for; absent: the lowest free one. */
+  /** A fixed address the client asked for; absent: the next free one. */
   ipAddress?: string | undefined
   /**
    * The OpenStack surface has no subnet a client can see the range of, so a fixed IP there may
@@ -113,27 +114,21 @@ export async function allocateAddress(db: Kysely<Schema>, r: AddressRequest): Pr
     if (await ADDRESS_HOLDER.first(db, { projectId: r.projectId, subnetId: r.subnetId, ipAddress })) throw ipAddressInUse(ipAddress, r.subnetId)
     return { ipAddress, host }
   }
-  const host = await lowestFreeHost(db, r.projectId, r.subnetId)
+  const host = await nextFreeHost(db, r.projectId, r.subnetId)
   return { ipAddress: formatIpv4(subnetBase(r.subnetId) + host), host }
 }
 
 /**
- * The lowest free host of a subnet. Usually the subnet's hosts are contiguous from the first
- * (nothing was released in between), and the next one follows the highest: two index reads.
- * Otherwise, or when that address is taken all the same (an OpenStack fixed IP), every address of
- * the subnet is read once.
+ * The host a new address of a subnet takes: the one after the highest in use (one index read per
+ * table, whatever the size of the subnet), or, once that passes the subnet's end, the lowest free
+ * one (every address of the subnet is read once). A taken candidate — an address outside the
+ * subnet's own range, from the OpenStack surface — sends it to the lowest free one too.
  */
-async function lowestFreeHost(db: Kysely<Schema>, projectId: string, subnetId: string): Promise<number> {
+async function nextFreeHost(db: Kysely<Schema>, projectId: string, subnetId: string): Promise<number> {
   const p = { projectId, subnetId }
-  const [nics, vips] = [await NIC_POOL.first(db, p), await VIP_POOL.first(db, p)]
-  const used = Number(nics?.used ?? 0) + Number(vips?.used ?? 0)
-  const highest = Math.max(Number(nics?.highest ?? FIRST_HOST - 1), Number(vips?.highest ?? FIRST_HOST - 1))
-  if (highest - FIRST_HOST + 1 === used) {
-    const next = highest + 1
-    if (next > LAST_HOST) throw subnetExhausted(subnetId)
-    const ipAddress = formatIpv4(subnetBase(subnetId) + next)
-    if (!(await ADDRESS_HOLDER.first(db, { ...p, ipAddress }))) return next
-  }
+  const [nics, vips] = [await NIC_HIGHEST.first(db, p), await VIP_HIGHEST.first(db, p)]
+  const next = Math.max(Number(nics?.highest ?? FIRST_HOST - 1), Number(vips?.highest ?? FIRST_HOST - 1)) + 1
+  if (next <= LAST_HOST && !(await ADDRESS_HOLDER.first(db, { ...p, ipAddress: formatIpv4(subnetBase(subnetId) + next) }))) return next
   const taken = new Set((await SUBNET_ADDRESSES.all(db, p)).map((r) => r.ip_address))
   const base = subnetBase(subnetId)
   for (let host = FIRST_HOST; host <= LAST_HOST; host++) {
@@ -142,15 +137,13 @@ async function lowestFreeHost(db: Kysely<Schema>, projectId: string, subnetId: s
   throw subnetExhausted(subnetId)
 }
 
-const NIC_POOL = prepared((db, p: { projectId: string; subnetId: string }) =>
-  db.selectFrom('server_interfaces')
-    .select((eb) => [eb.fn.count<number | string>('host').as('used'), eb.fn.max('host').as('highest')])
+const NIC_HIGHEST = prepared((db, p: { projectId: string; subnetId: string }) =>
+  db.selectFrom('server_interfaces').select((eb) => eb.fn.max('host').as('highest'))
     .where('project_id', '=', p.projectId).where('subnet_id', '=', p.subnetId).where('host', 'is not', null),
 )
 
-const VIP_POOL = prepared((db, p: { projectId: string; subnetId: string }) =>
-  db.selectFrom('virtual_ips')
-    .select((eb) => [eb.fn.count<number | string>('host').as('used'), eb.fn.max('host').as('highest')])
+const VIP_HIGHEST = prepared((db, p: { projectId: string; subnetId: string }) =>
+  db.selectFrom('virtual_ips').select((eb) => eb.fn.max('host').as('highest'))
     .where('project_id', '=', p.projectId).where('subnet_id', '=', p.subnetId).where('host', 'is not', null),
 )
 
@@ -198,13 +191,12 @@ const PORT_OWNER = prepared((db, p: { portId: string }) => db.selectFrom('server
 
 /**
  * Allocates the NICs a create asked for, in the create's transaction: one per `nics` entry of
- * each server, in order (the first is the primary NIC), each with the lowest free address of its
+ * each server, in order (the first is the primary NIC), each with the next free address of its
  * subnet or the `ip_address` it names. A refusal rolls the whole create back.
  */
 export async function allocateNicsAtCreate(db: Kysely<Schema>, servers: CreatedServer[], resources: CreateResources): Promise<void> {
   if (servers.length === 0 || resources.nics.length === 0) return
-  const vcpus = (await db.selectFrom('servers').select('vcpus').where('id', '=', servers[0]!.id).executeTakeFirstOrThrow()).vcpus
-  const limit = maxNicsOf(vcpus)
+  const limit = maxNicsOf(servers[0]!.vcpus)
   if (resources.nics.length > limit) throw tooManyNics(undefined, resources.nics.length, limit)
   const fixed = resources.nics.filter((n) => n.ip_address !== undefined)
   if (fixed.length > 0 && servers.length > 1) throw invalidParameter('nics[].ip_address can be given only when count is 1: two servers cannot have one address')
@@ -223,8 +215,11 @@ export async function allocateNicsAtCreate(db: Kysely<Schema>, servers: CreatedS
 export async function loadNics(db: Kysely<Schema>, serverIds: string[]): Promise<Map<string, ServerNic[]>> {
   const out = new Map<string, ServerNic[]>()
   if (serverIds.length === 0) return out
-  const rows = await db.selectFrom('server_interfaces').selectAll().where('server_id', 'in', serverIds)
-    .orderBy('server_id').orderBy('position').orderBy('created_at').orderBy('port_id').execute()
+  // One server (show, the hot read) by a prepared statement; a page of them by one query.
+  const rows = serverIds.length === 1
+    ? await NICS_OF_ONE.all(db, { serverId: serverIds[0]! })
+    : await db.selectFrom('server_interfaces').selectAll().where('server_id', 'in', serverIds)
+      .orderBy('server_id').orderBy('position').orderBy('created_at').orderBy('port_id').execute()
   for (const r of rows) {
     const list = out.get(r.server_id)
     const nic = nicOf(r, list === undefined)
@@ -233,6 +228,10 @@ export async function loadNics(db: Kysely<Schema>, serverIds: string[]): Promise
   }
   return out
 }
+
+const NICS_OF_ONE = prepared((db, p: { serverId: string }) =>
+  db.selectFrom('server_interfaces').selectAll().where('server_id', '=', p.serverId).orderBy('position').orderBy('created_at').orderBy('port_id'),
+)
 
 function nicOf(r: ServerInterfaceTable, primary: boolean): ServerNic {
   return {

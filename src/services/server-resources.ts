@@ -48,6 +48,7 @@ export interface CreatedServer {
   flavorId: string
   imageRef: string
   virtualization: string
+  vcpus: number
   /** Its position in its create request, from 0. */
   index: number
   createdAt: string

@@ -179,7 +179,7 @@ export class ServerService {
         placed.push({ serverId: id, hostId: host.id })
         created.push({
           id, projectId, name: nthServerName(input.name, i, input.count), az: host.az, vpcId: input.vpcId, flavorId: flavor.id,
-          imageRef: input.imageRef, virtualization: flavor.virtualization, index: i, createdAt: now,
+          imageRef: input.imageRef, virtualization: flavor.virtualization, vcpus: flavor.vcpus, index: i, createdAt: now,
         })
       }
       await createServerResources(db, created, input.resources)

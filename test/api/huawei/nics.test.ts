@@ -55,7 +55,7 @@ async function nicState(database: Database) {
 }
 
 describe('NICs through the Huawei API', () => {
-  test('create allocates the lowest free address of each subnet; add, list, delete and the address is reused; both surfaces see the same NICs', async (t) => {
+  test('create allocates the next address of each subnet; add, list, delete and the address is reused; both surfaces see the same NICs', async (t) => {
     const { app, database } = await buildTestApp(t)
     const [first, second] = await createServers(app, { count: 2, nics: [{ subnet_id: 'sub-a' }] })
     const shown = await showServer(app, first!)
@@ -90,7 +90,7 @@ describe('NICs through the Huawei API', () => {
     const huaweiView = await interfaces(app, first!)
     assert.equal(huaweiView.list[1]!.port_id, (attached.json() as { interfaceAttachment: { port_id: string } }).interfaceAttachment.port_id)
 
-    // The freed address is the lowest free one again.
+    // The freed address was the highest: it is the next one again.
     await jobDone(app, await expect(app, { method: 'POST', url: v1(`/cloudservers/${second}/nics`), body: { nics: [{ subnet_id: 'sub-a' }] } }, 200), 'attachNics')
     assert.deepEqual(ips((await interfaces(app, second!)).list), [address('sub-a', 3), address('sub-a', 4)])
   })
