@@ -34,7 +34,15 @@ if (typecheck.status !== 0) process.exit(typecheck.status ?? 1)
 const args = process.argv.slice(2)
 const chosen = args.filter((a) => a.endsWith('.test.ts'))
 const runnerFlags = args.filter((a) => !a.endsWith('.test.ts'))
-const files = chosen.length > 0 ? chosen : testFiles(path.join(root, 'test')).sort()
+// The runner starts files in the order given, two at a time: the long ones (real processes under
+// load, CLI processes, end-to-end stories) go first, so that the short ones fill in around them
+// instead of one long file running alone at the end.
+const LONG_FIRST = ['test/stress/crash', 'test/cli/hosts', 'test/stress/', 'test/cli/', 'test/e2e/', 'test/hosts/']
+const rank = (file: string) => {
+  const at = LONG_FIRST.findIndex((prefix) => file.split(path.sep).join('/').startsWith(prefix))
+  return at === -1 ? LONG_FIRST.length : at
+}
+const files = chosen.length > 0 ? chosen : testFiles(path.join(root, 'test')).sort().sort((a, b) => rank(a) - rank(b))
 if (files.length === 0) {
   process.stderr.write('no test files found under test/\n')
   process.exit(1)

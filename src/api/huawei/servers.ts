@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { invalidParameter } from '../../domain/errors.ts'
 import type { Static } from 'typebox'
 import type { CreateResources } from '../../services/server-resources.ts'
 import type { CreateServersInput } from '../../services/servers.ts'
@@ -84,9 +85,13 @@ export const serverRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = a
   })
 
   app.get('/cloudservers/flavors', { schema: { params: ProjectParams, querystring: ListFlavorsQuery, response: { 200: ListFlavorsResponse, ...huaweiErrors } } }, async (req) => {
-    const flavors = await listFlavors(database.db, req.query.availability_zone)
+    const { availability_zone: zone, flavor_id: flavorId, limit = 1000, marker } = req.query
+    const flavors = (await listFlavors(database.db, zone)).filter((f) => flavorId === undefined || f.id === flavorId)
+    // The catalogue is small: a page is a slice of the listed order, after the marker's flavor.
+    const start = marker === undefined ? 0 : flavors.findIndex((f) => f.id === marker) + 1
+    if (start === 0 && marker !== undefined) throw invalidParameter(`marker ${marker} is not a flavor of this list`)
     const zones = await database.db.selectFrom('hosts').select('az').distinct().orderBy('az').execute()
-    return { flavors: flavors.map((f) => flavorBody(f, zones.map((z) => z.az))) }
+    return { flavors: flavors.slice(start, start + limit).map((f) => flavorBody(f, zones.map((z) => z.az))) }
   })
 
   app.get('/cloudservers/limits', { schema: { params: ProjectParams, response: { 200: LimitsResponse, ...huaweiErrors } } }, async (req) =>

@@ -129,8 +129,13 @@ export const DeleteServersBody = Type.Object(
 /** Path parameters of `GET /v1/{project_id}/jobs/{job_id}`. */
 export const JobParams = Type.Object({ project_id: Type.String(), job_id: Type.String() }, { additionalProperties: false })
 
-/** `GET …/cloudservers/flavors` filter. */
+/** `GET …/cloudservers/flavors` filters: a zone, one flavor, and a page (`limit`, after `marker`, a flavor id). */
 export const ListFlavorsQuery = Type.Object(
-  { availability_zone: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) },
+  {
+    availability_zone: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+    flavor_id: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+    marker: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  },
   { additionalProperties: false },
 )

@@ -380,6 +380,13 @@ export const checks: OperationChecks = {
     assert.ok(small, `${SMALL} is listed in ${ZONE}: ${json(r)}`)
     assert.equal((small['os_extra_specs'] as Wire)['ecs:virtualization_env_types'], 'CloudCompute')
     assert.deepEqual([small['vcpus'], small['ram']], ['1', 1024])
+    // One flavor by id; and pages: `limit` after `marker` continue where the previous page ended.
+    const one = await c.client['listFlavors']!(new c.ecs.ListFlavorsRequest().withFlavorId(SMALL))
+    assert.deepEqual((one['flavors'] as Wire[]).map((f) => f['id']), [SMALL])
+    const all = (r['flavors'] as Wire[]).map((f) => f['id'])
+    const first = await c.client['listFlavors']!(new c.ecs.ListFlavorsRequest().withAvailabilityZone(ZONE).withLimit(2))
+    const next = await c.client['listFlavors']!(new c.ecs.ListFlavorsRequest().withAvailabilityZone(ZONE).withLimit(2).withMarker(all[1]))
+    assert.deepEqual([...(first['flavors'] as Wire[]), ...(next['flavors'] as Wire[])].map((f) => f['id']), all.slice(0, 4))
   },
 
   async showServerLimits(c) {
