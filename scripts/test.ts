@@ -1,11 +1,16 @@
 /**
- * The whole suite, as `npm test` runs it: type-check, start one real PostgreSQL for every test
- * file, run every test file (or those named: `npm test -- test/x.test.ts`) (listed explicitly: Node 20's runner silently runs nothing when given
- * a directory or a quoted glob of .ts files), stop PostgreSQL, exit with the runner's code.
+ * The whole suite, as `npm test` runs it: start one real PostgreSQL for every test file, run every
+ * test file (or those named: `npm test -- test/x.test.ts`; `--test-name-pattern=…` narrows them),
+ * two at a time with the long ones first, type-check beside them, stop PostgreSQL, and exit 1 if a
+ * test or the type-check failed. Files are listed explicitly: Node 20's runner silently runs
+ * nothing when given a directory or a quoted glob of .ts files.
  */
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { readdirSync, statSync } from 'node:fs'
 import path from 'node:path'
+import { pipeline } from 'node:stream/promises'
+import { run } from 'node:test'
+import { tap } from 'node:test/reporters'
 import { fileURLToPath } from 'node:url'
 import { POSTGRES_URL_VARIABLE, startPostgres } from '../test/postgres.ts'
 
@@ -27,16 +32,31 @@ function testFiles(dir: string): string[] {
   })
 }
 
-const typecheck = spawnSync('npx', ['tsc', '--noEmit', '-p', '.'], { cwd: root, stdio: 'inherit' })
-if (typecheck.status !== 0) process.exit(typecheck.status ?? 1)
+// The type-check runs beside the tests (the runner leaves a core idle often enough); the suite
+// fails if it fails.
+const typecheck = new Promise<number>((resolve) => {
+  const tsc = spawn('npx', ['tsc', '--noEmit', '-p', '.'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  tsc.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  tsc.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  tsc.once('exit', (code) => {
+    if (code !== 0) process.stderr.write(`type-check failed:\n${output}`)
+    resolve(code ?? 1)
+  })
+})
 
-// Arguments naming test files select them; any other argument goes to the test runner.
+// Arguments naming test files select them; `--test-name-pattern=…` selects tests in them.
 const args = process.argv.slice(2)
 const chosen = args.filter((a) => a.endsWith('.test.ts'))
-const runnerFlags = args.filter((a) => !a.endsWith('.test.ts'))
+const patterns = args.filter((a) => a.startsWith('--test-name-pattern=')).map((a) => a.slice('--test-name-pattern='.length))
+const unknown = args.filter((a) => !a.endsWith('.test.ts') && !a.startsWith('--test-name-pattern='))
+if (unknown.length > 0) {
+  process.stderr.write(`npm test takes test files and --test-name-pattern=…, not: ${unknown.join(' ')}\n`)
+  process.exit(2)
+}
 // The runner starts files in the order given, two at a time: the long ones (real processes under
 // load, CLI processes, end-to-end stories) go first, so that the short ones fill in around them
-// instead of one long file running alone at the end.
+// instead of one long file running alone at the end. (`node --test FILES` would sort them by name.)
 const LONG_FIRST = ['test/stress/crash', 'test/cli/hosts', 'test/stress/', 'test/cli/', 'test/e2e/', 'test/hosts/']
 const rank = (file: string) => {
   const at = LONG_FIRST.findIndex((prefix) => file.split(path.sep).join('/').startsWith(prefix))
@@ -49,12 +69,21 @@ if (files.length === 0) {
 }
 
 const postgres = await startPostgres()
-const runner = spawn(
-  process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=600000', ...runnerFlags, ...files],
-  { cwd: root, stdio: 'inherit', env: { ...process.env, [POSTGRES_URL_VARIABLE]: postgres.url } },
-)
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => runner.kill(signal))
-const code = await new Promise<number>((resolve) => runner.once('exit', (c, s) => resolve(c ?? (s ? 1 : 0))))
+// Every test file's process finds the suite's PostgreSQL here.
+process.env[POSTGRES_URL_VARIABLE] = postgres.url
+const stop = new AbortController()
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => stop.abort())
+let failed = false
+const stream = run({
+  files: files.map((f) => path.resolve(root, f)),
+  concurrency: 2,
+  timeout: 600_000,
+  signal: stop.signal,
+  ...(patterns.length > 0 ? { testNamePatterns: patterns } : {}),
+})
+stream.on('test:fail', () => {
+  failed = true
+})
+await pipeline(stream.compose(tap), process.stdout)
 await postgres.stop()
-process.exit(code)
+process.exit((await typecheck) !== 0 || failed || stop.signal.aborted ? 1 : 0)
