@@ -17,7 +17,7 @@ import { area as volumes } from './fuzz/volumes.ts'
  * a request id, is a JSON body in one of the documented shapes, and a rejected request leaves
  * the database exactly as it was. Seeds are printed so a failure replays with ECSD_FUZZ_SEED.
  */
-const RUNS = Number(process.env.ECSD_FUZZ_RUNS ?? 1200)
+const RUNS = Number(process.env.ECSD_FUZZ_RUNS ?? 800)
 
 const AREAS: RouteArea[] = [attributes, os, nics, volumes, catalogue]
 

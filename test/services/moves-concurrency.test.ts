@@ -372,7 +372,7 @@ describe('simultaneous moves on the members of one anti-affinity group in a smal
       const background = sampler(database)
 
       let rounds = 0
-      for (; rounds < 60; rounds++) {
+      for (; rounds < 120; rounds++) {
         if (rounds >= 10 && REQUIRED_MOVES.every((k) => seenMoves.has(k))) break
         gate.hold()
         await fire(client, await planBurst(database, scene, rng, 10), answers)

@@ -32,9 +32,9 @@ interface CrashCase {
 }
 
 const CASES: readonly CrashCase[] = [
-  { name: '3 replicas on PostgreSQL, one killed at a time', dialect: 'postgres', replicas: 3, ops: 240, kills: 3 },
-  { name: 'the single process on SQLite', dialect: 'sqlite', replicas: 1, ops: 180, kills: 3 },
-  { name: '3 processes on one SQLite file, one killed at a time', dialect: 'sqlite', replicas: 3, ops: 180, kills: 3 },
+  { name: '3 replicas on PostgreSQL, one killed at a time', dialect: 'postgres', replicas: 3, ops: 160, kills: 3 },
+  { name: 'the single process on SQLite', dialect: 'sqlite', replicas: 1, ops: 120, kills: 3 },
+  { name: '3 processes on one SQLite file, one killed at a time', dialect: 'sqlite', replicas: 3, ops: 120, kills: 3 },
 ]
 
 async function startFleet(t: TestContext, c: CrashCase): Promise<ReplicaFleet> {
