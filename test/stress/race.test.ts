@@ -58,7 +58,7 @@ describe('mixed operations from many clients against several replicas', () => {
       const { fleet } = await startFleet(t, dialect, 3)
       const run = await runLoad({
         // Sized for `npm test` running two files at once on two cores (about 20 ops/s then, 60–90 alone).
-        replicas: fleet, clients: 12, opsTotal: 350, seed: SEED, groups: 4, serversPerClient: 6,
+        replicas: fleet, clients: 12, opsTotal: 500, seed: SEED, groups: 4, serversPerClient: 6,
         // No time limit short enough to cut the run on a slow machine.
         fill: 0.5, contended: { clients: 4, servers: 8 }, timeLimitMs: 600_000, log: (l) => t.diagnostic(l),
       })
