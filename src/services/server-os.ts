@@ -2,11 +2,11 @@ import { constants, createPublicKey, publicEncrypt, randomBytes, scrypt, timingS
 import { promisify } from 'node:util'
 import type { Kysely } from 'kysely'
 import {
-  consoleUrlInvalid, imageNotFound, invalidParameter, serialConsoleDisabled, serverBusy, serverInRecycleBin, serverNotFound, serverWrongStatus,
+  consoleUrlInvalid, imageNotFound, invalidParameter, serialConsoleDisabled, serverBusy, serverWrongStatus,
   tooManyServersInBatch, weakPassword,
 } from '../domain/errors.ts'
 import type { RecordOperation } from '../domain/job.ts'
-import { lockForUpdate, type Database, type Dialect } from '../store/database.ts'
+import type { Database, Dialect } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
 import { recordStateChange } from './events.ts'
 import type { SecretBox } from './identity/secrets.ts'
@@ -14,7 +14,7 @@ import { findImage } from './images.ts'
 import { recordJob, type JobRunner } from './jobs.ts'
 import type { CreateResources, CreatedServer } from './server-resources.ts'
 import { saveServerOptions } from './server-attributes.ts'
-import { MAX_BATCH } from './servers.ts'
+import { findProjectServer, lockProjectServers, MAX_BATCH } from './servers.ts'
 import { nowIso } from './time.ts'
 
 // ---- Passwords -------------------------------------------------------------------------------
@@ -241,7 +241,7 @@ export class ServerOsService {
     if (password !== undefined) checkPassword(password)
     if (dryRun) {
       await this.deps.database.transaction(async ({ db, dialect }) => {
-        for (const server of await lockServers(db, dialect, projectId, serverIds)) assertPasswordSettable(server)
+        for (const server of await lockProjectServers(db, dialect, projectId, serverIds)) assertPasswordSettable(server)
       })
       return serverIds
     }
@@ -252,7 +252,7 @@ export class ServerOsService {
   private async resetPasswords(projectId: string, serverIds: string[], password: string): Promise<void> {
     const hash = await hashPassword(password)
     await this.deps.database.transaction(async ({ db, dialect }) => {
-      const servers = await lockServers(db, dialect, projectId, serverIds)
+      const servers = await lockProjectServers(db, dialect, projectId, serverIds)
       for (const server of servers) assertPasswordSettable(server)
       const keys = await db.selectFrom('server_options').select(['server_id', 'key_name']).where('server_id', 'in', serverIds).execute()
       const keyOf = new Map(keys.map((k) => [k.server_id, k.key_name]))
@@ -271,13 +271,13 @@ export class ServerOsService {
 
   /** `os-resetpwd-flag`: ecsd resets the password of any server, so "True" for every server of the project. */
   async resetPasswordFlag(projectId: string, serverId: string): Promise<'True'> {
-    await findServer(this.deps.database.db, projectId, serverId)
+    await findProjectServer(this.deps.database.db, projectId, serverId)
     return 'True'
   }
 
   /** The encrypted password blob of a server; "" when there is none. */
   async showPassword(projectId: string, serverId: string): Promise<string> {
-    await findServer(this.deps.database.db, projectId, serverId)
+    await findProjectServer(this.deps.database.db, projectId, serverId)
     const row = await this.deps.database.db.selectFrom('server_options').select('password_blob').where('server_id', '=', serverId).executeTakeFirst()
     return row?.password_blob ?? ''
   }
@@ -296,7 +296,7 @@ export class ServerOsService {
    */
   async consoleUrl(projectId: string, serverId: string, kind: ConsoleKind, baseUrl: string): Promise<string> {
     const db = this.deps.database.db
-    const server = await findServer(db, projectId, serverId)
+    const server = await findProjectServer(db, projectId, serverId)
     if (kind === 'remote' && server.status !== 'ACTIVE') throw serverWrongStatus(serverId, server.status, 'remote_console', 'ACTIVE (running)')
     if (kind === 'serial') await assertSerialConsoleEnabled(db, serverId)
     const token = sealConsoleToken(this.deps.box, serverId, kind, Date.now() + CONSOLE_URL_MINUTES * 60_000)
@@ -352,27 +352,8 @@ type ServerState = Pick<Schema['servers'], (typeof SERVER_COLUMNS)[number]>
 
 /** A server of the project, locked; another project's server and a binned one answer like the API does for them. */
 async function lockServer(db: Kysely<Schema>, dialect: Dialect, projectId: string, serverId: string): Promise<ServerState> {
-  const [server] = await lockServers(db, dialect, projectId, [serverId])
+  const [server] = await lockProjectServers(db, dialect, projectId, [serverId])
   return server!
-}
-
-async function lockServers(db: Kysely<Schema>, dialect: Dialect, projectId: string, serverIds: string[]): Promise<ServerState[]> {
-  const rows = await lockForUpdate(db.selectFrom('servers').select(SERVER_COLUMNS).where('project_id', '=', projectId).where('id', 'in', serverIds).orderBy('id'), dialect).execute()
-  const byId = new Map(rows.map((r) => [r.id, r]))
-  return serverIds.map((id) => {
-    const server = byId.get(id)
-    if (!server) throw serverNotFound(id)
-    if (server.in_recycle_bin === 1) throw serverInRecycleBin(id)
-    return server
-  })
-}
-
-/** A server of the project, read without a lock (reads and URL issuing). */
-async function findServer(db: Kysely<Schema>, projectId: string, serverId: string): Promise<ServerState> {
-  const server = await db.selectFrom('servers').select(SERVER_COLUMNS).where('project_id', '=', projectId).where('id', '=', serverId).executeTakeFirst()
-  if (!server) throw serverNotFound(serverId)
-  if (server.in_recycle_bin === 1) throw serverInRecycleBin(serverId)
-  return server
 }
 
 /** A password is set on a running or stopped server that no job is working on. */

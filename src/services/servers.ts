@@ -8,7 +8,7 @@ import {
 import type { ServerOperation } from '../domain/job.ts'
 import { nthServerName, POWER_STATE, type ServerStatus, type TaskState } from '../domain/server.ts'
 import type { PlacementEngine } from '../placement/engine.ts'
-import { lockForUpdate, type Database } from '../store/database.ts'
+import { lockForUpdate, type Database, type Dialect } from '../store/database.ts'
 import { placeholders, prepared } from '../store/prepared.ts'
 import type { Schema } from '../store/schema.ts'
 import { FRESH_SERVER_COLUMNS } from '../store/tables/servers.ts'
@@ -438,6 +438,28 @@ export function selectRecords(db: Kysely<Schema>, projectId: string) {
 
 /** One server of a project outside the recycle bin, as `show` reads it. */
 const SERVER_RECORD = prepared((db, p: { projectId: string; serverId: string }) => selectRecords(db, p.projectId).where('servers.id', '=', p.serverId).where('servers.in_recycle_bin', '=', 0))
+
+/**
+ * Servers of the project a change applies to, locked in id order (so that two requests lock them
+ * in one order) and returned in the order asked. Another project's server answers as an unknown
+ * one; a server in the recycle bin is refused (it must be reverted first).
+ */
+export async function lockProjectServers(db: Kysely<Schema>, dialect: Dialect, projectId: string, serverIds: readonly string[]): Promise<Array<Schema['servers']>> {
+  const rows = await lockForUpdate(db.selectFrom('servers').selectAll().where('project_id', '=', projectId).where('id', 'in', [...serverIds]).orderBy('id'), dialect).execute()
+  const byId = new Map(rows.map((r) => [r.id, r]))
+  return serverIds.map((id) => usableServer(byId.get(id), id))
+}
+
+/** A server of the project read without a lock, refused as `lockProjectServers` refuses. */
+export async function findProjectServer(db: Kysely<Schema>, projectId: string, serverId: string): Promise<Schema['servers']> {
+  return usableServer(await db.selectFrom('servers').selectAll().where('project_id', '=', projectId).where('id', '=', serverId).executeTakeFirst(), serverId)
+}
+
+function usableServer(server: Schema['servers'] | undefined, serverId: string): Schema['servers'] {
+  if (!server) throw serverNotFound(serverId)
+  if (server.in_recycle_bin === 1) throw serverInRecycleBin(serverId)
+  return server
+}
 
 /** Records with their details (tags, settings, NICs, volumes) loaded. */
 export async function withDetails(db: Kysely<Schema>, records: ServerRecord[]): Promise<ServerRecord[]> {

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely'
 import {
-  blockDeviceNotUpdatable, deviceUnusable, invalidParameter, serverBusy, serverInRecycleBin, serverNotFound, serverWrongStatus, systemDiskNeedsStop,
+  blockDeviceNotUpdatable, deviceUnusable, invalidParameter, serverBusy, serverWrongStatus, systemDiskNeedsStop,
   tooManyDisks, volumeInOtherZone, volumeNotAttached, volumeNotAvailable, volumeNotFound,
 } from '../domain/errors.ts'
 import { lockForUpdate, type Database, type Tx } from '../store/database.ts'
@@ -11,6 +11,7 @@ import { findImage } from './images.ts'
 import { recordJob, type JobRunner } from './jobs.ts'
 import type { CreateResources, CreatedServer } from './server-resources.ts'
 import { newTimeOrderedId, nowIso } from './time.ts'
+import { findProjectServer, lockProjectServers } from './servers.ts'
 
 /** The disk types `volumetype` takes (the SDK's enum of `PostPaidServerRootVolume` and `PostPaidServerDataVolume`). */
 export const VOLUME_TYPES = ['SATA', 'SAS', 'SSD', 'GPSSD', 'co-p1', 'uh-l1', 'ESSD', 'GPSSD2', 'ESSD2'] as const
@@ -216,7 +217,7 @@ export class VolumeService {
    */
   async attach(projectId: string, serverId: string, request: { volumeId: string | undefined; device: string | undefined; count: number; dryRun: boolean }): Promise<string | undefined> {
     return this.deps.database.transaction(async (tx) => {
-      const [server] = await lockServers(tx, projectId, [serverId])
+      const [server] = await lockProjectServers(tx.db, tx.dialect, projectId, [serverId])
       assertDiskChangeAllowed(server!)
       if (request.volumeId === undefined) {
         if (!request.dryRun) throw invalidParameter('volumeAttachment.volumeId is required (only a dry run may leave it out)')
@@ -239,7 +240,7 @@ export class VolumeService {
     const serverIds = targets.map((t) => t.serverId)
     assertDistinct(serverIds)
     return this.deps.database.transaction(async (tx) => {
-      const servers = await lockServers(tx, projectId, serverIds)
+      const servers = await lockProjectServers(tx.db, tx.dialect, projectId, serverIds)
       const volume = await lockVolume(tx, projectId, volumeId)
       if (volume.multiattach !== 1) throw invalidParameter(`volume ${volumeId} is not a shared disk; attach it to one ECS with POST /v1/{project_id}/cloudservers/{server_id}/attachvolume`)
       const holders = await holdersOf(tx.db, volume.id)
@@ -262,7 +263,7 @@ export class VolumeService {
   async detach(projectId: string, volumeId: string, serverIds: string[]): Promise<string> {
     assertDistinct(serverIds)
     return this.deps.database.transaction(async (tx) => {
-      const servers = await lockServers(tx, projectId, serverIds)
+      const servers = await lockProjectServers(tx.db, tx.dialect, projectId, serverIds)
       const volume = await lockVolume(tx, projectId, volumeId)
       const holders = new Map((await holdersOf(tx.db, volume.id)).map((h) => [h.server_id, h]))
       for (const server of servers) {
@@ -282,7 +283,7 @@ export class VolumeService {
    */
   async updateDeleteOnTermination(projectId: string, serverId: string, volumeId: string, deleteOnTermination: boolean): Promise<void> {
     await this.deps.database.transaction(async (tx) => {
-      await lockServers(tx, projectId, [serverId])
+      await lockProjectServers(tx.db, tx.dialect, projectId, [serverId])
       const device = (await blockDevices(tx.db, serverId, volumeId))[0]
       if (!device) throw volumeNotAttached(serverId, volumeId, 404)
       if (device.bootIndex === 0) throw blockDeviceNotUpdatable(volumeId, 'the system disk')
@@ -299,7 +300,7 @@ export class VolumeService {
   /** A server's block devices, system disk first, and how many more it takes. */
   async list(projectId: string, serverId: string): Promise<BlockDevices> {
     const { db } = this.deps.database
-    await readableServer(db, projectId, serverId)
+    await findProjectServer(db, projectId, serverId)
     const devices = await blockDevices(db, serverId, undefined)
     return { devices, free: Math.max(0, MAX_DISKS_PER_SERVER - devices.length) }
   }
@@ -307,32 +308,11 @@ export class VolumeService {
   /** One block device of a server; 404 `Ecs.0111` when the volume is not attached to it. */
   async show(projectId: string, serverId: string, volumeId: string): Promise<BlockDevice> {
     const { db } = this.deps.database
-    await readableServer(db, projectId, serverId)
+    await findProjectServer(db, projectId, serverId)
     const device = (await blockDevices(db, serverId, volumeId))[0]
     if (!device) throw volumeNotAttached(serverId, volumeId, 404)
     return device
   }
-}
-
-/** Servers of the project, locked in id order, returned in the order asked; 404 for any that is not the project's. */
-async function lockServers(tx: Tx, projectId: string, serverIds: string[]): Promise<VolumeServer[]> {
-  const rows = await lockForUpdate(
-    tx.db.selectFrom('servers').select(SERVER_COLUMNS).where('project_id', '=', projectId).where('id', 'in', serverIds).orderBy('id'),
-    tx.dialect,
-  ).execute()
-  const byId = new Map(rows.map((r) => [r.id, r]))
-  return serverIds.map((id) => {
-    const server = byId.get(id)
-    if (!server) throw serverNotFound(id)
-    if (server.in_recycle_bin === 1) throw serverInRecycleBin(id)
-    return server
-  })
-}
-
-async function readableServer(db: Kysely<Schema>, projectId: string, serverId: string): Promise<void> {
-  const server = await db.selectFrom('servers').select('in_recycle_bin').where('id', '=', serverId).where('project_id', '=', projectId).executeTakeFirst()
-  if (!server) throw serverNotFound(serverId)
-  if (server.in_recycle_bin === 1) throw serverInRecycleBin(serverId)
 }
 
 function assertDiskChangeAllowed(server: VolumeServer): void {
