@@ -1,8 +1,8 @@
 import type { Expression, ExpressionBuilder, SqlBool } from 'kysely'
 import type { Database } from '../store/database.ts'
 import type { Schema } from '../store/schema.ts'
-import { afterPosition, filterTerms, listPosition, type ServerFilters } from './server-filters.ts'
-import { nameContains, selectRecords, toRecord, withDetails, type ServerRecord } from './servers.ts'
+import { filterTerms, type ServerFilters } from './server-filters.ts'
+import { nameContains, serverPage, withDetails, type ServerRecord } from './servers.ts'
 
 /** `listCloudServers` (`GET /v1.1/{project_id}/cloudservers/detail`) filters and page. */
 export interface CloudServerQuery extends ServerFilters {
@@ -46,24 +46,16 @@ export async function listCloudServers(database: Database, projectId: string, q:
     if (q.name !== undefined) terms.push(nameContains(q.name))
     return eb.and([...terms, ...filterTerms(eb, projectId, q)])
   }
-  const { n } = await db.selectFrom('servers').select((eb) => eb.fn.countAll<number | string>().as('n')).where(matches).executeTakeFirstOrThrow()
-  const after = q.marker === undefined ? undefined : await listPosition(db, projectId, q.marker)
-  const rows = await selectRecords(db, projectId)
-    .where(matches)
-    .$if(after !== undefined, (query) => query.where((eb) => afterPosition(eb, after!)))
-    .orderBy('servers.created_at', 'desc')
-    .orderBy('servers.id')
-    .limit(q.limit + 1)
-    .execute()
+  const { total, rows } = await serverPage(db, projectId, matches, { marker: q.marker, skip: 0, take: q.limit + 1 })
   const page = rows.slice(0, q.limit)
-  const records = await withDetails(db, page.map(toRecord))
+  const records = await withDetails(db, page)
   const hostIds = [...new Set(records.map((r) => r.server.host_id))]
   const dedicated = hostIds.length === 0
     ? new Map<string, string | null>()
     : new Map((await db.selectFrom('hosts').select(['id', 'dedicated_to']).where('id', 'in', hostIds).execute()).map((h) => [h.id, h.dedicated_to]))
   return {
-    total: Number(n),
+    total,
     servers: records.map((r) => ({ ...r, dedicatedHostId: dedicated.get(r.server.host_id) == null ? null : r.server.host_id })),
-    nextMarker: rows.length > q.limit ? page[page.length - 1]!.id : undefined,
+    nextMarker: rows.length > q.limit ? page[page.length - 1]!.server.id : undefined,
   }
 }

@@ -237,22 +237,8 @@ export class ServerService {
       if (q.name !== undefined) terms.push(nameContains(q.name))
       return eb.and([...terms, ...filterTerms(eb, projectId, q)])
     }
-    const { n } = await db
-      .selectFrom('servers')
-      .select((eb) => eb.fn.countAll<number | string>().as('n'))
-      .where(matches)
-      .executeTakeFirstOrThrow()
-    const page = Math.max(1, q.offset)
-    const after = q.marker === undefined ? undefined : await listPosition(db, projectId, q.marker)
-    const rows = await selectRecords(db, projectId)
-      .where(matches)
-      .$if(after !== undefined, (query) => query.where((eb) => afterPosition(eb, after!)))
-      .orderBy('servers.created_at', 'desc')
-      .orderBy('servers.id')
-      .limit(q.limit)
-      .offset((page - 1) * q.limit)
-      .execute()
-    return { total: Number(n), servers: await withDetails(db, rows.map(toRecord)) }
+    const { total, rows } = await serverPage(db, projectId, matches, { marker: q.marker, skip: (Math.max(1, q.offset) - 1) * q.limit, take: q.limit })
+    return { total, servers: await withDetails(db, rows) }
   }
 
   private async batch(projectId: string, operation: 'start' | 'stop' | 'delete' | 'reboot', requested: string[], rebootType: 'SOFT' | 'HARD' = 'SOFT'): Promise<AcceptedJob> {
@@ -459,6 +445,27 @@ function usableServer(server: Schema['servers'] | undefined, serverId: string): 
   if (!server) throw serverNotFound(serverId)
   if (server.in_recycle_bin === 1) throw serverInRecycleBin(serverId)
   return server
+}
+
+/**
+ * How many servers of the project match, and one page of them, newest first: after the server
+ * `marker` (a keyset page: servers created meanwhile do not shift it), skipping `skip`, at most `take`.
+ */
+export async function serverPage(
+  db: Kysely<Schema>, projectId: string, matches: (eb: ExpressionBuilder<Schema, 'servers'>) => Expression<SqlBool>,
+  page: { marker: string | undefined; skip: number; take: number },
+): Promise<{ total: number; rows: ServerRecord[] }> {
+  const { n } = await db.selectFrom('servers').select((eb) => eb.fn.countAll<number | string>().as('n')).where(matches).executeTakeFirstOrThrow()
+  const after = page.marker === undefined ? undefined : await listPosition(db, projectId, page.marker)
+  const rows = await selectRecords(db, projectId)
+    .where(matches)
+    .$if(after !== undefined, (query) => query.where((eb) => afterPosition(eb, after!)))
+    .orderBy('servers.created_at', 'desc')
+    .orderBy('servers.id')
+    .limit(page.take)
+    .offset(page.skip)
+    .execute()
+  return { total: Number(n), rows: rows.map(toRecord) }
 }
 
 /** Records with their details (tags, settings, NICs, volumes) loaded. */
